@@ -20,10 +20,10 @@
 #include <stddef.h>
 
 struct buf {
-    char *data;  /* owned; NULL until the first append */
-    size_t len;  /* bytes used, excluding the NUL terminator */
-    size_t cap;  /* bytes allocated */
-    size_t max;  /* largest len allowed */
+    char *data; /* owned; NULL until the first append */
+    size_t len; /* bytes used, excluding the NUL terminator */
+    size_t cap; /* bytes allocated */
+    size_t max; /* largest len allowed */
 };
 
 #define BUF_UNLIMITED ((size_t)-1 / 2)

@@ -70,11 +70,11 @@ static int config_parse_scaled(const char *s, const char *const *names,
 
 int config_parse_size(const char *s, uint64_t *out)
 {
-    static const char *const names[] = {
-        "b",  "k", "kb", "kib", "m", "mb", "mib",
-        "g", "gb", "gib", "t", "tb", "tib"};
+    static const char *const names[] = {"b",  "k",   "kb", "kib", "m",
+                                        "mb", "mib", "g",  "gb",  "gib",
+                                        "t",  "tb",  "tib"};
     static const uint64_t mult[] = {
-        1,         1ull << 10, 1ull << 10, 1ull << 10, 1ull << 20,
+        1,          1ull << 10, 1ull << 10, 1ull << 10, 1ull << 20,
         1ull << 20, 1ull << 20, 1ull << 30, 1ull << 30, 1ull << 30,
         1ull << 40, 1ull << 40, 1ull << 40};
 
@@ -298,8 +298,8 @@ int config_load_file(const struct config_entry *table, void *conf,
 
         lineno++;
         if (!strchr(line, '\n') && !feof(f)) {
-            snprintf(err->text, sizeof(err->text), "%s:%u: line too long",
-                     path, lineno);
+            snprintf(err->text, sizeof(err->text), "%s:%u: line too long", path,
+                     lineno);
             rc = -EINVAL;
             goto out;
         }
@@ -317,8 +317,8 @@ int config_load_file(const struct config_entry *table, void *conf,
         if (r == -ENOENT && ignore_unknown)
             continue;
         if (r) {
-            snprintf(err->text, sizeof(err->text), "%.200s:%u: %.280s", path, lineno,
-                     e1.text);
+            snprintf(err->text, sizeof(err->text), "%.200s:%u: %.280s", path,
+                     lineno, e1.text);
             rc = r;
             goto out;
         }
@@ -367,7 +367,8 @@ int config_parse_opts(const struct config_entry *table, void *conf,
 void config_print_help(const struct config_entry *table, FILE *out)
 {
     for (; table->name; table++) {
-        fprintf(out, "    %-22s %s", table->name, table->help ? table->help : "");
+        fprintf(out, "    %-22s %s", table->name,
+                table->help ? table->help : "");
         if (table->def)
             fprintf(out, " (default: %s)", table->def);
         fputc('\n', out);

@@ -33,9 +33,9 @@ enum config_type {
 struct config_entry {
     const char *name;
     enum config_type type;
-    size_t offset;     /* offsetof() into the config struct */
-    const char *def;   /* default, as text; NULL for none (string NULL) */
-    int64_t min;       /* range for int, size and duration (max 0 = none) */
+    size_t offset;   /* offsetof() into the config struct */
+    const char *def; /* default, as text; NULL for none (string NULL) */
+    int64_t min;     /* range for int, size and duration (max 0 = none) */
     int64_t max;
     const char *help;
 };

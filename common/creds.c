@@ -17,7 +17,7 @@
 #include "common/mem.h"
 #include "common/monotime.h"
 
-#define CREDS_MAX_FILE (64 * 1024)
+#define CREDS_MAX_FILE   (64 * 1024)
 #define CREDS_RECHECK_MS 1000
 
 static char *creds_trim(char *s)
@@ -232,12 +232,13 @@ int creds_source_init(struct creds_source *s, const char *access_key,
         return 0;
     }
     s->file = file && *file ? xstrdup(file) : creds_default_file();
-    s->profile = xstrdup(profile && *profile       ? profile
+    s->profile = xstrdup(profile && *profile           ? profile
                          : env_profile && *env_profile ? env_profile
                                                        : "default");
     if (!s->file) {
-        snprintf(err, errlen, "no credentials: give credfile=, keys, or set "
-                              "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
+        snprintf(err, errlen,
+                 "no credentials: give credfile=, keys, or set "
+                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
         return -ENOENT;
     }
     return do_creds_reload(s, err, errlen);
@@ -264,8 +265,8 @@ static void do_creds_refresh(struct creds_source *s)
         return;
     s->checked_ms = now;
     if (creds_stat(s->file, &st) == 0 && st.st_mtim.tv_sec == s->mtime.tv_sec &&
-        st.st_mtim.tv_nsec == s->mtime.tv_nsec &&
-        st.st_size == s->size && st.st_ino == s->ino)
+        st.st_mtim.tv_nsec == s->mtime.tv_nsec && st.st_size == s->size &&
+        st.st_ino == s->ino)
         return;
     if (do_creds_reload(s, err, sizeof(err)) == 0)
         log_notice("credentials reloaded from %s", s->file);

@@ -38,8 +38,8 @@ struct creds {
 struct creds_source {
     pthread_mutex_t lock;
     /* fixed at init */
-    char *file;         /* owned; NULL for explicit or env keys */
-    char *profile;      /* owned */
+    char *file;    /* owned; NULL for explicit or env keys */
+    char *profile; /* owned */
     /* under lock */
     struct creds cur;
     bool loaded;

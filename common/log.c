@@ -26,9 +26,9 @@ static const struct {
     const char *name;
     unsigned bit;
 } log_subsys_names[] = {
-    {"main", LOG_SUB_MAIN},   {"s3", LOG_SUB_S3},
-    {"http", LOG_SUB_HTTP},   {"store", LOG_SUB_STORE},
-    {"fuse", LOG_SUB_FUSE},   {"cache", LOG_SUB_CACHE},
+    {"main", LOG_SUB_MAIN},       {"s3", LOG_SUB_S3},
+    {"http", LOG_SUB_HTTP},       {"store", LOG_SUB_STORE},
+    {"fuse", LOG_SUB_FUSE},       {"cache", LOG_SUB_CACHE},
     {"cluster", LOG_SUB_CLUSTER}, {"config", LOG_SUB_CONFIG},
     {"all", LOG_SUB_ALL},
 };
@@ -124,9 +124,9 @@ void log_write(enum log_level level, bool with_errno, const char *fmt, ...)
         clock_gettime(CLOCK_REALTIME, &ts);
         gmtime_r(&ts.tv_sec, &tm);
         n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-        rc = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s[%d] %s: ",
-                      ts.tv_nsec / 1000000, log_state.ident, (int)getpid(),
-                      log_level_name(level));
+        rc = snprintf(line + n, sizeof(line) - n,
+                      ".%03ldZ %s[%d] %s: ", ts.tv_nsec / 1000000,
+                      log_state.ident, (int)getpid(), log_level_name(level));
         n += rc > 0 ? (size_t)rc : 0;
     }
     va_start(ap, fmt);

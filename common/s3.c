@@ -75,8 +75,7 @@ void s3_object_meta_fini(struct s3_object_meta *m)
     m->nuser = 0;
 }
 
-const char *s3_object_meta_get(const struct s3_object_meta *m,
-                               const char *name)
+const char *s3_object_meta_get(const struct s3_object_meta *m, const char *name)
 {
     size_t i;
 
@@ -125,13 +124,12 @@ struct s3_req *s3_req_create(struct s3_client *c, const char *method,
     req->key = key ? xstrdup(key) : NULL;
     req->flags = flags;
     buf_init(&req->body_owned, S3_MAX_XML_BODY);
-    buf_init(&req->resp, (flags & S3_REQ_XML) ? S3_MAX_XML_BODY
-                                              : S3_MAX_ERROR_BODY);
+    buf_init(&req->resp,
+             (flags & S3_REQ_XML) ? S3_MAX_XML_BODY : S3_MAX_ERROR_BODY);
     s3_object_meta_init(&req->meta);
     s3_error_clear(&req->err);
     backoff_init(&req->backoff, (uint32_t)c->cfg.retry_base_ms,
-                 (uint32_t)c->cfg.retry_max_ms,
-                 monotime_ns() ^ (uintptr_t)req);
+                 (uint32_t)c->cfg.retry_max_ms, monotime_ns() ^ (uintptr_t)req);
     pthread_mutex_init(&req->lock, NULL);
     pthread_cond_init(&req->cond, NULL);
     return req;
@@ -225,8 +223,7 @@ struct s3_req *s3_req_launch(struct s3_req *req, s3_done_cb cb, void *arg)
 }
 
 /* A request that failed before it was sent: delivered the same way. */
-struct s3_req *s3_req_fail(struct s3_req *req, int rc, s3_done_cb cb,
-                                  void *arg)
+struct s3_req *s3_req_fail(struct s3_req *req, int rc, s3_done_cb cb, void *arg)
 {
     req->rc = rc;
     req->cb = cb;
@@ -284,12 +281,12 @@ static int s3_req_path(const struct s3_req *req, struct buf *path,
     if (c->cfg.path_style) {
         rc = buf_append_str(host, c->authority);
         rc = rc ?: buf_append_byte(path, '/');
-        rc = rc ?: sigv4_uri_encode(path, req->bucket, strlen(req->bucket),
-                                    false);
+        rc = rc
+                 ?: sigv4_uri_encode(path, req->bucket, strlen(req->bucket),
+                                     false);
         if (req->key) {
             rc = rc ?: buf_append_byte(path, '/');
-            rc = rc ?: sigv4_uri_encode(path, req->key, strlen(req->key),
-                                        true);
+            rc = rc ?: sigv4_uri_encode(path, req->key, strlen(req->key), true);
         }
         return rc;
     }
@@ -312,8 +309,9 @@ static int s3_req_query(const struct s3_req *req, struct buf *url)
         rc = rc ?: sigv4_uri_encode(url, kv->name, strlen(kv->name), false);
         if (kv->value[0]) {
             rc = rc ?: buf_append_byte(url, '=');
-            rc = rc ?: sigv4_uri_encode(url, kv->value, strlen(kv->value),
-                                        false);
+            rc = rc
+                     ?: sigv4_uri_encode(url, kv->value, strlen(kv->value),
+                                         false);
         }
     }
     return rc;
@@ -344,8 +342,7 @@ static size_t s3_req_sign_headers(const struct s3_req *req,
     out[n++] = (struct sigv4_kv){"x-amz-date", date};
     out[n++] = (struct sigv4_kv){"x-amz-content-sha256", hash};
     if (cr->session_token[0])
-        out[n++] = (struct sigv4_kv){"x-amz-security-token",
-                                     cr->session_token};
+        out[n++] = (struct sigv4_kv){"x-amz-security-token", cr->session_token};
     for (i = 0; i < req->headers.n; i++)
         out[n++] = req->headers.v[i];
     return n;
@@ -363,8 +360,7 @@ static int s3_req_headers(struct sigv4_kv *sh, size_t nsh, const char *auth,
     /* No 100-continue round trip; no form content type on POST. */
     if (rc == 0 && !(*headers = curl_slist_append(*headers, "Expect:")))
         rc = -ENOMEM;
-    if (rc == 0 &&
-        !(*headers = curl_slist_append(*headers, "Content-Type:")))
+    if (rc == 0 && !(*headers = curl_slist_append(*headers, "Content-Type:")))
         rc = -ENOMEM;
     return rc;
 }
@@ -389,8 +385,9 @@ int s3_req_build(struct s3_req *req, struct buf *url,
     if (rc)
         goto out;
     rc = s3_req_path(req, &path, &host);
-    rc = rc ?: buf_appendf(url, "%s://%s%s", c->scheme, buf_str(&host),
-                           buf_str(&path));
+    rc = rc
+             ?: buf_appendf(url, "%s://%s%s", c->scheme, buf_str(&host),
+                            buf_str(&path));
     rc = rc ?: s3_req_query(req, url);
     if (rc)
         goto out;
@@ -449,8 +446,7 @@ static int s3_client_parse_endpoint(struct s3_client *c, char *err,
     n = strcspn(auth, "/?#");
     if (n == 0 || auth[n + strspn(auth + n, "/")] != '\0') {
         snprintf(err, errlen,
-                 "endpoint '%s' must be scheme://host[:port] with no path",
-                 ep);
+                 "endpoint '%s' must be scheme://host[:port] with no path", ep);
         return -EINVAL;
     }
     c->authority = xstrndup(auth, n);
@@ -462,8 +458,8 @@ static void s3_config_copy(struct s3_config *dst, const struct s3_config *src)
 {
     *dst = *src;
     dst->endpoint = src->endpoint ? xstrdup(src->endpoint) : NULL;
-    dst->region = xstrdup(src->region && *src->region ? src->region
-                                                      : "us-east-1");
+    dst->region =
+        xstrdup(src->region && *src->region ? src->region : "us-east-1");
     dst->ca_file = src->ca_file ? xstrdup(src->ca_file) : NULL;
 }
 
@@ -596,8 +592,9 @@ int s3_presign(struct s3_client *c, const char *method, const char *bucket,
         .now = now,
     };
     rc = sigv4_presign(&p, expires, &query);
-    rc = rc ?: buf_appendf(url, "%s://%s%s?%s", c->scheme, buf_str(&host),
-                           buf_str(&path), buf_str(&query));
+    rc = rc
+             ?: buf_appendf(url, "%s://%s%s?%s", c->scheme, buf_str(&host),
+                            buf_str(&path), buf_str(&query));
     explicit_bzero(&cr, sizeof(cr));
 out:
     buf_free(&path);

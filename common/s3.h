@@ -50,14 +50,14 @@ struct event_base;
 struct s3_client;
 struct s3_req;
 
-#define S3_MAX_KEY_LEN 1024
-#define S3_MAX_PARTS 10000
-#define S3_MIN_PART_SIZE (5ull << 20)
-#define S3_MAX_PART_SIZE (5ull << 30)
-#define S3_MAX_PUT_SIZE (5ull << 30)
+#define S3_MAX_KEY_LEN      1024
+#define S3_MAX_PARTS        10000
+#define S3_MIN_PART_SIZE    (5ull << 20)
+#define S3_MAX_PART_SIZE    (5ull << 30)
+#define S3_MAX_PUT_SIZE     (5ull << 30)
 #define S3_MAX_DELETE_BATCH 1000
-#define S3_MAX_XML_BODY (64u << 20) /* largest XML answer accepted */
-#define S3_MAX_ERROR_BODY (64u << 10)
+#define S3_MAX_XML_BODY     (64u << 20) /* largest XML answer accepted */
+#define S3_MAX_ERROR_BODY   (64u << 10)
 
 /* Settings of one client; the config table below fills it. */
 struct s3_config {
@@ -70,10 +70,10 @@ struct s3_config {
     int64_t max_retries;         /* retries after the first attempt */
     uint64_t retry_base_ms;
     uint64_t retry_max_ms;
-    int64_t max_connections;     /* open connections to the endpoint */
-    bool sign_payload;           /* SHA-256 of in-memory bodies, else
-                                    UNSIGNED-PAYLOAD */
-    char *ca_file;               /* owned, NULL for the system store */
+    int64_t max_connections; /* open connections to the endpoint */
+    bool sign_payload;       /* SHA-256 of in-memory bodies, else
+                                UNSIGNED-PAYLOAD */
+    char *ca_file;           /* owned, NULL for the system store */
     bool tls_verify;
 };
 
@@ -82,32 +82,84 @@ struct s3_config {
  * binary's config struct T; put S3_CONFIG_ENTRIES(T, m) in its table.
  */
 #define S3_CONFIG_ENTRIES(T, m)                                                \
-    {"endpoint", CONFIG_STRING, offsetof(T, m.endpoint), NULL, 0, 0,          \
+    {"endpoint",                                                               \
+     CONFIG_STRING,                                                            \
+     offsetof(T, m.endpoint),                                                  \
+     NULL,                                                                     \
+     0,                                                                        \
+     0,                                                                        \
      "S3 endpoint URL, e.g. http://127.0.0.1:9000"},                           \
-    {"region", CONFIG_STRING, offsetof(T, m.region), "us-east-1", 0, 0,        \
-     "S3 region used in signatures"},                                          \
-    {"path_style", CONFIG_BOOL, offsetof(T, m.path_style), "yes", 0, 0,        \
-     "path-style URLs (no: bucket.host virtual-hosted style)"},                \
-    {"connect_timeout", CONFIG_DURATION, offsetof(T, m.connect_timeout_ms),    \
-     "5s", 1, 600000, "TCP/TLS connect timeout"},                              \
-    {"request_timeout", CONFIG_DURATION, offsetof(T, m.request_timeout_ms),    \
-     "60s", 1, 86400000, "timeout of a metadata request"},                     \
-    {"stall_timeout", CONFIG_DURATION, offsetof(T, m.stall_timeout_ms),        \
-     "30s", 1000, 86400000, "abort a transfer that makes no progress"},        \
-    {"retries", CONFIG_INT, offsetof(T, m.max_retries), "5", 0, 100,           \
-     "retries of a failed request"},                                           \
-    {"retry_base", CONFIG_DURATION, offsetof(T, m.retry_base_ms), "100ms", 1,  \
-     600000, "first retry delay"},                                             \
-    {"retry_max", CONFIG_DURATION, offsetof(T, m.retry_max_ms), "10s", 1,      \
-     3600000, "longest retry delay"},                                          \
-    {"connections", CONFIG_INT, offsetof(T, m.max_connections), "64", 1,       \
-     4096, "connections to the endpoint"},                                     \
-    {"sign_payload", CONFIG_BOOL, offsetof(T, m.sign_payload), "yes", 0, 0,    \
-     "sign the SHA-256 of in-memory request bodies"},                          \
-    {"ca_file", CONFIG_STRING, offsetof(T, m.ca_file), NULL, 0, 0,             \
-     "CA bundle for https endpoints"},                                         \
-    {"tls_verify", CONFIG_BOOL, offsetof(T, m.tls_verify), "yes", 0, 0,        \
-     "verify the endpoint's TLS certificate"}
+        {"region",                                                             \
+         CONFIG_STRING,                                                        \
+         offsetof(T, m.region),                                                \
+         "us-east-1",                                                          \
+         0,                                                                    \
+         0,                                                                    \
+         "S3 region used in signatures"},                                      \
+        {"path_style",                                                         \
+         CONFIG_BOOL,                                                          \
+         offsetof(T, m.path_style),                                            \
+         "yes",                                                                \
+         0,                                                                    \
+         0,                                                                    \
+         "path-style URLs (no: bucket.host virtual-hosted style)"},            \
+        {"connect_timeout",                                                    \
+         CONFIG_DURATION,                                                      \
+         offsetof(T, m.connect_timeout_ms),                                    \
+         "5s",                                                                 \
+         1,                                                                    \
+         600000,                                                               \
+         "TCP/TLS connect timeout"},                                           \
+        {"request_timeout",                                                    \
+         CONFIG_DURATION,                                                      \
+         offsetof(T, m.request_timeout_ms),                                    \
+         "60s",                                                                \
+         1,                                                                    \
+         86400000,                                                             \
+         "timeout of a metadata request"},                                     \
+        {"stall_timeout",                                                      \
+         CONFIG_DURATION,                                                      \
+         offsetof(T, m.stall_timeout_ms),                                      \
+         "30s",                                                                \
+         1000,                                                                 \
+         86400000,                                                             \
+         "abort a transfer that makes no progress"},                           \
+        {"retries", CONFIG_INT, offsetof(T, m.max_retries),   "5",             \
+         0,         100,        "retries of a failed request"},                \
+        {"retry_base",                                                         \
+         CONFIG_DURATION,                                                      \
+         offsetof(T, m.retry_base_ms),                                         \
+         "100ms",                                                              \
+         1,                                                                    \
+         600000,                                                               \
+         "first retry delay"},                                                 \
+        {"retry_max", CONFIG_DURATION, offsetof(T, m.retry_max_ms), "10s",     \
+         1,           3600000,         "longest retry delay"},                 \
+        {"connections",                                                        \
+         CONFIG_INT,                                                           \
+         offsetof(T, m.max_connections),                                       \
+         "64",                                                                 \
+         1,                                                                    \
+         4096,                                                                 \
+         "connections to the endpoint"},                                       \
+        {"sign_payload",                                                       \
+         CONFIG_BOOL,                                                          \
+         offsetof(T, m.sign_payload),                                          \
+         "yes",                                                                \
+         0,                                                                    \
+         0,                                                                    \
+         "sign the SHA-256 of in-memory request bodies"},                      \
+        {"ca_file",                                                            \
+         CONFIG_STRING,                                                        \
+         offsetof(T, m.ca_file),                                               \
+         NULL,                                                                 \
+         0,                                                                    \
+         0,                                                                    \
+         "CA bundle for https endpoints"},                                     \
+    {                                                                          \
+        "tls_verify", CONFIG_BOOL, offsetof(T, m.tls_verify), "yes", 0, 0,     \
+            "verify the endpoint's TLS certificate"                            \
+    }
 
 /*
  * The S3 entries alone, for a struct s3_config that is the whole config
@@ -125,9 +177,9 @@ struct s3_meta_kv {
 };
 
 struct s3_object_meta {
-    int64_t size;           /* object size; -1 when unknown */
-    char etag[128];         /* as sent, quotes included */
-    time_t mtime;           /* Last-Modified */
+    int64_t size;   /* object size; -1 when unknown */
+    char etag[128]; /* as sent, quotes included */
+    time_t mtime;   /* Last-Modified */
     char content_type[128];
     char storage_class[32];
     char version_id[128];
@@ -186,8 +238,8 @@ struct s3_sink {
 struct s3_put_opts {
     const struct sigv4_kv *meta; /* user metadata, names without prefix */
     size_t nmeta;
-    const char *content_type;    /* NULL: none sent */
-    const char *storage_class;   /* NULL: the bucket's default */
+    const char *content_type;  /* NULL: none sent */
+    const char *storage_class; /* NULL: the bucket's default */
 };
 
 /* ListObjectsV2 parameters. All borrowed, NULL for unset. */
@@ -201,12 +253,12 @@ struct s3_list_opts {
 
 /* Counters, updated atomically by the engine. */
 struct s3_stats {
-    uint64_t requests;   /* attempts sent, retries included */
+    uint64_t requests; /* attempts sent, retries included */
     uint64_t retries;
-    uint64_t failures;   /* requests that finished with an error */
+    uint64_t failures; /* requests that finished with an error */
     uint64_t gets, heads, puts, posts, deletes, lists;
-    uint64_t bytes_in;   /* response body bytes */
-    uint64_t bytes_out;  /* request body bytes */
+    uint64_t bytes_in;  /* response body bytes */
+    uint64_t bytes_out; /* request body bytes */
 };
 
 /*
@@ -297,8 +349,8 @@ int s3_list(struct s3_client *c, const char *bucket,
 int s3_mpu_create(struct s3_client *c, const char *bucket, const char *key,
                   const struct s3_put_opts *opts, char **upload_id,
                   struct s3_error *err);
-int s3_mpu_upload_part(struct s3_client *c, const char *bucket,
-                       const char *key, const char *upload_id, int part,
+int s3_mpu_upload_part(struct s3_client *c, const char *bucket, const char *key,
+                       const char *upload_id, int part,
                        const struct s3_body *body, char **etag,
                        struct s3_error *err);
 /* Copies [off, off+len) of the source object into a part. */

@@ -46,8 +46,8 @@ struct s3_engine {
     struct event *timer_ev;
     struct event *wake_ev;
     int wake_fd;
-    int active;              /* submitted and not yet delivered */
-    pthread_mutex_t lock;    /* guards the queue and stopping */
+    int active;           /* submitted and not yet delivered */
+    pthread_mutex_t lock; /* guards the queue and stopping */
     struct s3_req *queue_head;
     struct s3_req *queue_tail;
     bool stopping;
@@ -140,8 +140,7 @@ static int s3_engine_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 
 /* --- transfer callbacks (engine thread, inside curl) ------------------- */
 
-static size_t s3_engine_read_cb(char *ptr, size_t size, size_t nmemb,
-                                void *arg)
+static size_t s3_engine_read_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 {
     struct s3_req *req = arg;
     uint64_t left = req->body.len - req->body_pos;
@@ -232,8 +231,8 @@ static int64_t s3_engine_range_total(const char *v, size_t len)
     return tmp[0] == '*' ? -1 : strtoll(tmp, NULL, 10);
 }
 
-static void s3_engine_header(struct s3_req *req, const char *name,
-                             size_t nlen, char *v, size_t vlen)
+static void s3_engine_header(struct s3_req *req, const char *name, size_t nlen,
+                             char *v, size_t vlen)
 {
     struct s3_object_meta *m = &req->meta;
     char tmp[64];
@@ -252,8 +251,7 @@ static void s3_engine_header(struct s3_req *req, const char *name,
         s3_engine_copy_field(date, sizeof(date), v, vlen);
         m->mtime = curl_getdate(date, NULL);
     } else if (S3_IS("content-type")) {
-        s3_engine_copy_field(m->content_type, sizeof(m->content_type), v,
-                             vlen);
+        s3_engine_copy_field(m->content_type, sizeof(m->content_type), v, vlen);
     } else if (S3_IS("x-amz-storage-class")) {
         s3_engine_copy_field(m->storage_class, sizeof(m->storage_class), v,
                              vlen);
@@ -283,9 +281,8 @@ static size_t s3_engine_header_cb(char *buf, size_t size, size_t nmemb,
         req->http_status = sp ? strtol(sp + 1, NULL, 10) : 0;
         /* A 200 to a ranged GET is the whole object: drop what precedes
          * the range (the write callback stops after its end). */
-        req->skip = req->http_status == 200 && req->has_range
-                        ? req->range_off
-                        : 0;
+        req->skip =
+            req->http_status == 200 && req->has_range ? req->range_off : 0;
         return len;
     }
     colon = memchr(buf, ':', len);
@@ -688,8 +685,8 @@ struct s3_engine *s3_engine_new(struct s3_client *c, struct event_base *base,
         return NULL;
     }
     e->timer_ev = evtimer_new(base, s3_engine_timeout_cb, e);
-    e->wake_ev = event_new(base, e->wake_fd, EV_READ | EV_PERSIST,
-                           s3_engine_wake_cb, e);
+    e->wake_ev =
+        event_new(base, e->wake_fd, EV_READ | EV_PERSIST, s3_engine_wake_cb, e);
     event_add(e->wake_ev, NULL);
     curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, s3_engine_socket_cb);
     curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);

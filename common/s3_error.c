@@ -172,8 +172,7 @@ const char *s3_error_format(const struct s3_error *e, char *out, size_t size)
                      e->message[0] ? ": " : "", e->message);
     }
     if (n >= 0 && (size_t)n < size && e->request_id[0])
-        snprintf(out + n, size - (size_t)n, " [request id %s]",
-                 e->request_id);
+        snprintf(out + n, size - (size_t)n, " [request id %s]", e->request_id);
     if (n >= 0 && (size_t)n < size && e->attempts > 1) {
         size_t len = strlen(out);
         snprintf(out + len, size - len, " after %d attempts", e->attempts);

@@ -16,12 +16,12 @@
 #include <stddef.h>
 
 struct s3_error {
-    int status;            /* HTTP status; 0 when no response arrived */
-    int curl_code;         /* CURLcode of the transfer; 0 when it completed */
-    int attempts;          /* how many times the request was sent */
-    char code[64];         /* S3 error Code ("NoSuchKey"), or "" */
-    char message[256];     /* S3 Message or libcurl's error text, or "" */
-    char request_id[128];  /* x-amz-request-id / RequestId, or "" */
+    int status;           /* HTTP status; 0 when no response arrived */
+    int curl_code;        /* CURLcode of the transfer; 0 when it completed */
+    int attempts;         /* how many times the request was sent */
+    char code[64];        /* S3 error Code ("NoSuchKey"), or "" */
+    char message[256];    /* S3 Message or libcurl's error text, or "" */
+    char request_id[128]; /* x-amz-request-id / RequestId, or "" */
 };
 
 void s3_error_clear(struct s3_error *e);

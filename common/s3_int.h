@@ -45,57 +45,57 @@ typedef int (*s3_finish_fn)(struct s3_req *req);
 struct s3_req {
     struct s3_client *client;
     /* What to send: set before submit, read-only afterwards. */
-    const char *method;          /* static string */
-    char *bucket;                /* owned */
-    char *key;                   /* owned, NULL for bucket requests */
+    const char *method; /* static string */
+    char *bucket;       /* owned */
+    char *key;          /* owned, NULL for bucket requests */
     struct s3_kvlist query;
-    struct s3_kvlist headers;    /* besides host, date, payload hash */
-    struct s3_body body;         /* borrowed, or points into body_owned */
-    struct buf body_owned;       /* bodies the client builds (XML) */
+    struct s3_kvlist headers; /* besides host, date, payload hash */
+    struct s3_body body;      /* borrowed, or points into body_owned */
+    struct buf body_owned;    /* bodies the client builds (XML) */
     struct s3_sink sink;
     bool has_range;
     uint64_t range_off;
     uint64_t range_len;
-    unsigned flags;              /* enum s3_req_flag */
+    unsigned flags; /* enum s3_req_flag */
     s3_finish_fn finish;
 
     /* Results: written by the engine thread, read after completion. */
     int rc;
     struct s3_error err;
     struct s3_object_meta meta;
-    struct buf resp;             /* XML answer or error body */
-    uint64_t received;           /* body bytes handed to the sink */
-    char *out_str;               /* etag / upload id, owned until taken */
+    struct buf resp;   /* XML answer or error body */
+    uint64_t received; /* body bytes handed to the sink */
+    char *out_str;     /* etag / upload id, owned until taken */
     struct s3_list_result list;
     struct s3_delete_result del;
     struct s3_uploads_result uploads;
 
     /* Engine state, engine thread only. */
-    void *easy;                  /* CURL * of the current attempt */
+    void *easy; /* CURL * of the current attempt */
     struct curl_slist *hdr_list;
-    char errbuf[256];            /* CURLOPT_ERRORBUFFER */
-    uint64_t body_pos;           /* bytes of body sent this attempt */
-    long http_status;            /* status of the answer being read */
-    uint64_t skip;               /* bytes to drop: a 200 to a Range GET */
-    uint64_t attempt_received;   /* body bytes seen this attempt */
+    char errbuf[256];          /* CURLOPT_ERRORBUFFER */
+    uint64_t body_pos;         /* bytes of body sent this attempt */
+    long http_status;          /* status of the answer being read */
+    uint64_t skip;             /* bytes to drop: a 200 to a Range GET */
+    uint64_t attempt_received; /* body bytes seen this attempt */
     struct backoff backoff;
     struct event *retry_ev;
-    struct s3_req *next;         /* submission queue link */
+    struct s3_req *next; /* submission queue link */
 
     /* Completion. */
     s3_done_cb cb;
     void *cb_arg;
-    pthread_mutex_t lock;        /* guards done */
+    pthread_mutex_t lock; /* guards done */
     pthread_cond_t cond;
     bool done;
 };
 
 struct s3_client {
-    struct s3_config cfg;        /* strings owned */
-    struct creds_source *creds;  /* borrowed */
-    char *base_url;              /* "http://host:port", owned */
-    char *scheme;                /* "http" or "https", owned */
-    char *authority;             /* "host:port" as in the URL, owned */
+    struct s3_config cfg;       /* strings owned */
+    struct creds_source *creds; /* borrowed */
+    char *base_url;             /* "http://host:port", owned */
+    char *scheme;               /* "http" or "https", owned */
+    char *authority;            /* "host:port" as in the URL, owned */
     struct s3_engine *engine;
     struct s3_stats stats;       /* updated with __atomic builtins */
     struct event_base *own_base; /* when the client runs its own loop */

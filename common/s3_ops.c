@@ -27,9 +27,9 @@ static int s3_finish_etag_header(struct s3_req *req)
 
 static int s3_finish_etag_xml(struct s3_req *req)
 {
-    int rc = s3_xml_parse_etag_result(req->resp.data, req->resp.len,
-                                      &req->out_str, &req->meta.mtime,
-                                      &req->err);
+    int rc =
+        s3_xml_parse_etag_result(req->resp.data, req->resp.len, &req->out_str,
+                                 &req->meta.mtime, &req->err);
     if (rc == -EIO) {
         int e = s3_error_to_errno(&req->err);
         return e ? -e : -EIO;
@@ -161,8 +161,8 @@ struct s3_req *s3_get_start(struct s3_client *c, const char *bucket,
                             const char *if_match, const struct s3_sink *sink,
                             s3_done_cb cb, void *arg)
 {
-    struct s3_req *req = s3_req_create(c, "GET", bucket, key,
-                                       S3_REQ_IDEMPOTENT | S3_REQ_DATA);
+    struct s3_req *req =
+        s3_req_create(c, "GET", bucket, key, S3_REQ_IDEMPOTENT | S3_REQ_DATA);
     int rc = s3_check_key(key);
 
     if (sink)
@@ -193,8 +193,8 @@ struct s3_req *s3_put_start(struct s3_client *c, const char *bucket,
                             const struct s3_put_opts *opts, s3_done_cb cb,
                             void *arg)
 {
-    struct s3_req *req = s3_req_create(c, "PUT", bucket, key,
-                                       S3_REQ_IDEMPOTENT | S3_REQ_DATA);
+    struct s3_req *req =
+        s3_req_create(c, "PUT", bucket, key, S3_REQ_IDEMPOTENT | S3_REQ_DATA);
     int rc = s3_check_key(key);
 
     if (body)
@@ -213,8 +213,8 @@ struct s3_req *s3_upload_part_start(struct s3_client *c, const char *bucket,
                                     int part, const struct s3_body *body,
                                     s3_done_cb cb, void *arg)
 {
-    struct s3_req *req = s3_req_create(c, "PUT", bucket, key,
-                                       S3_REQ_IDEMPOTENT | S3_REQ_DATA);
+    struct s3_req *req =
+        s3_req_create(c, "PUT", bucket, key, S3_REQ_IDEMPOTENT | S3_REQ_DATA);
     int rc = s3_check_key(key);
 
     rc = rc ?: s3_check_part(part, upload_id);
@@ -244,8 +244,8 @@ static void s3_take_meta(struct s3_req *req, struct s3_object_meta *meta)
 int s3_head(struct s3_client *c, const char *bucket, const char *key,
             struct s3_object_meta *meta, struct s3_error *err)
 {
-    struct s3_req *req = s3_req_create(c, "HEAD", bucket, key,
-                                       S3_REQ_IDEMPOTENT);
+    struct s3_req *req =
+        s3_req_create(c, "HEAD", bucket, key, S3_REQ_IDEMPOTENT);
     int rc = s3_check_key(key);
 
     if (meta)
@@ -299,21 +299,21 @@ int s3_put(struct s3_client *c, const char *bucket, const char *key,
                        etag, err);
 }
 
-int s3_mpu_upload_part(struct s3_client *c, const char *bucket,
-                       const char *key, const char *upload_id, int part,
+int s3_mpu_upload_part(struct s3_client *c, const char *bucket, const char *key,
+                       const char *upload_id, int part,
                        const struct s3_body *body, char **etag,
                        struct s3_error *err)
 {
-    return s3_wait_str(s3_upload_part_start(c, bucket, key, upload_id, part,
-                                            body, NULL, NULL),
-                       etag, err);
+    return s3_wait_str(
+        s3_upload_part_start(c, bucket, key, upload_id, part, body, NULL, NULL),
+        etag, err);
 }
 
 int s3_delete(struct s3_client *c, const char *bucket, const char *key,
               struct s3_error *err)
 {
-    struct s3_req *req = s3_req_create(c, "DELETE", bucket, key,
-                                       S3_REQ_IDEMPOTENT);
+    struct s3_req *req =
+        s3_req_create(c, "DELETE", bucket, key, S3_REQ_IDEMPOTENT);
     int rc = s3_check_key(key);
 
     if (rc)
@@ -327,8 +327,8 @@ int s3_delete_many(struct s3_client *c, const char *bucket,
                    const char *const *keys, size_t nkeys,
                    struct s3_delete_result *out, struct s3_error *err)
 {
-    struct s3_req *req = s3_req_create(c, "POST", bucket, NULL,
-                                       S3_REQ_IDEMPOTENT | S3_REQ_XML);
+    struct s3_req *req =
+        s3_req_create(c, "POST", bucket, NULL, S3_REQ_IDEMPOTENT | S3_REQ_XML);
     int rc = 0;
 
     memset(out, 0, sizeof(*out));
@@ -380,8 +380,8 @@ int s3_list(struct s3_client *c, const char *bucket,
             const struct s3_list_opts *o, struct s3_list_result *out,
             struct s3_error *err)
 {
-    struct s3_req *req = s3_req_create(c, "GET", bucket, NULL,
-                                       S3_REQ_IDEMPOTENT | S3_REQ_XML);
+    struct s3_req *req =
+        s3_req_create(c, "GET", bucket, NULL, S3_REQ_IDEMPOTENT | S3_REQ_XML);
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -436,8 +436,8 @@ int s3_mpu_upload_part_copy(struct s3_client *c, const char *bucket,
                             uint64_t off, uint64_t len, char **etag,
                             struct s3_error *err)
 {
-    struct s3_req *req = s3_req_create(c, "PUT", bucket, key,
-                                       S3_REQ_IDEMPOTENT | S3_REQ_XML);
+    struct s3_req *req =
+        s3_req_create(c, "PUT", bucket, key, S3_REQ_IDEMPOTENT | S3_REQ_XML);
     char range[64];
     int rc = s3_check_key(key);
 
@@ -484,8 +484,8 @@ int s3_mpu_complete(struct s3_client *c, const char *bucket, const char *key,
 int s3_mpu_abort(struct s3_client *c, const char *bucket, const char *key,
                  const char *upload_id, struct s3_error *err)
 {
-    struct s3_req *req = s3_req_create(c, "DELETE", bucket, key,
-                                       S3_REQ_IDEMPOTENT);
+    struct s3_req *req =
+        s3_req_create(c, "DELETE", bucket, key, S3_REQ_IDEMPOTENT);
     int rc = s3_check_key(key);
 
     if (!upload_id || !*upload_id)
@@ -506,8 +506,8 @@ int s3_mpu_list(struct s3_client *c, const char *bucket, const char *prefix,
                 const char *key_marker, const char *upload_id_marker,
                 struct s3_uploads_result *out, struct s3_error *err)
 {
-    struct s3_req *req = s3_req_create(c, "GET", bucket, NULL,
-                                       S3_REQ_IDEMPOTENT | S3_REQ_XML);
+    struct s3_req *req =
+        s3_req_create(c, "GET", bucket, NULL, S3_REQ_IDEMPOTENT | S3_REQ_XML);
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -532,8 +532,8 @@ int s3_mpu_list(struct s3_client *c, const char *bucket, const char *prefix,
 static int s3_bucket_simple(struct s3_client *c, const char *method,
                             const char *bucket, struct s3_error *err)
 {
-    struct s3_req *req = s3_req_create(c, method, bucket, NULL,
-                                       S3_REQ_IDEMPOTENT);
+    struct s3_req *req =
+        s3_req_create(c, method, bucket, NULL, S3_REQ_IDEMPOTENT);
     int rc;
 
     if (strcmp(method, "PUT") == 0 && strcmp(c->cfg.region, "us-east-1")) {

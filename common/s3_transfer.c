@@ -80,9 +80,8 @@ static int s3_upload_parts(struct s3_client *c, const char *bucket,
                 .off = off,
                 .len = size - off < part_size ? size - off : part_size,
             };
-            slots[next] = s3_upload_part_start(c, bucket, key, upload_id,
-                                               (int)next + 1, &body, NULL,
-                                               NULL);
+            slots[next] = s3_upload_part_start(
+                c, bucket, key, upload_id, (int)next + 1, &body, NULL, NULL);
             next++;
         }
         if (!slots[oldest])
@@ -143,8 +142,7 @@ int s3_upload_fd(struct s3_client *c, const char *bucket, const char *key,
                  const struct s3_transfer_opts *o, char **etag,
                  struct s3_error *err)
 {
-    struct s3_body body = {.kind = S3_BODY_FD, .fd = fd, .off = 0,
-                           .len = size};
+    struct s3_body body = {.kind = S3_BODY_FD, .fd = fd, .off = 0, .len = size};
 
     if (etag)
         *etag = NULL;

@@ -32,8 +32,8 @@ struct sigv4_kv {
 };
 
 struct sigv4_params {
-    const char *method;       /* "GET", "PUT", ... */
-    const char *path;         /* canonical URI, encoded (see above) */
+    const char *method;           /* "GET", "PUT", ... */
+    const char *path;             /* canonical URI, encoded (see above) */
     const struct sigv4_kv *query; /* raw, unencoded; any order */
     size_t nquery;
     const struct sigv4_kv *headers; /* headers to sign, raw; must include
@@ -48,9 +48,9 @@ struct sigv4_params {
                                   X-Amz-Security-Token (header signing
                                   expects the caller to pass the
                                   x-amz-security-token header itself) */
-    const char *region;       /* "us-east-1" */
-    const char *service;      /* "s3" */
-    time_t now;               /* request time, UTC seconds */
+    const char *region;        /* "us-east-1" */
+    const char *service;       /* "s3" */
+    time_t now;                /* request time, UTC seconds */
 };
 
 /*

@@ -28,7 +28,7 @@
 #include "common/s3.h"
 #include "common/s3_transfer.h"
 
-#define PCMD_EXIT_FAIL 1
+#define PCMD_EXIT_FAIL  1
 #define PCMD_EXIT_USAGE 2
 
 struct pcmd_conf {
@@ -83,27 +83,26 @@ struct pcmd_url {
 
 static void pcmd_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: pcmd [options] COMMAND ARGS\n"
-            "commands:\n"
-            "  mb s3://BUCKET              create a bucket\n"
-            "  rb s3://BUCKET              remove an empty bucket\n"
-            "  put FILE s3://BUCKET/KEY    upload (multipart when large)\n"
-            "  get s3://BUCKET/KEY FILE    download (parallel ranges)\n"
-            "  cat s3://BUCKET/KEY         write an object to stdout\n"
-            "  stat s3://BUCKET/KEY        show an object's metadata\n"
-            "  ls s3://BUCKET[/PREFIX]     list (-r recursive, -l long)\n"
-            "  rm s3://BUCKET/KEY...       delete objects\n"
-            "  cp s3://B/K s3://B2/K2      server-side copy\n"
-            "  presign s3://BUCKET/KEY     print a presigned URL\n"
-            "options:\n"
-            "  -e, --endpoint URL   S3 endpoint (or PCACHE_ENDPOINT)\n"
-            "  -c, --credfile FILE  credentials file\n"
-            "  -r, --recursive      -l, --long\n"
-            "  -o NAME=VALUE[,...]  any setting below\n"
-            "  -d, --debug LIST     debug output (s3, all)\n"
-            "  -h, --help           -V, --version\n"
-            "settings:\n");
+    fprintf(out, "usage: pcmd [options] COMMAND ARGS\n"
+                 "commands:\n"
+                 "  mb s3://BUCKET              create a bucket\n"
+                 "  rb s3://BUCKET              remove an empty bucket\n"
+                 "  put FILE s3://BUCKET/KEY    upload (multipart when large)\n"
+                 "  get s3://BUCKET/KEY FILE    download (parallel ranges)\n"
+                 "  cat s3://BUCKET/KEY         write an object to stdout\n"
+                 "  stat s3://BUCKET/KEY        show an object's metadata\n"
+                 "  ls s3://BUCKET[/PREFIX]     list (-r recursive, -l long)\n"
+                 "  rm s3://BUCKET/KEY...       delete objects\n"
+                 "  cp s3://B/K s3://B2/K2      server-side copy\n"
+                 "  presign s3://BUCKET/KEY     print a presigned URL\n"
+                 "options:\n"
+                 "  -e, --endpoint URL   S3 endpoint (or PCACHE_ENDPOINT)\n"
+                 "  -c, --credfile FILE  credentials file\n"
+                 "  -r, --recursive      -l, --long\n"
+                 "  -o NAME=VALUE[,...]  any setting below\n"
+                 "  -d, --debug LIST     debug output (s3, all)\n"
+                 "  -h, --help           -V, --version\n"
+                 "settings:\n");
     config_print_help(pcmd_table, out);
 }
 
@@ -135,8 +134,8 @@ static int pcmd_fail(const char *what, const char *target, int rc,
     char detail[768];
 
     if (err && (err->status || err->curl_code))
-        fprintf(stderr, "pcmd: %s %s: %s (%s)\n", what, target,
-                strerror(-rc), s3_error_format(err, detail, sizeof(detail)));
+        fprintf(stderr, "pcmd: %s %s: %s (%s)\n", what, target, strerror(-rc),
+                s3_error_format(err, detail, sizeof(detail)));
     else
         fprintf(stderr, "pcmd: %s %s: %s\n", what, target, strerror(-rc));
     return PCMD_EXIT_FAIL;
@@ -174,9 +173,9 @@ static int pcmd_put(struct pcmd *p, int argc, char **argv)
                       NULL, &o, &etag, &err);
     close(fd);
     if (rc == 0)
-        printf("put %s -> s3://%s/%s: %jd bytes in %.2f s, ETag %s\n",
-               argv[0], u.bucket, u.key, (intmax_t)st.st_size,
-               monotime_sec() - t0, etag ? etag : "-");
+        printf("put %s -> s3://%s/%s: %jd bytes in %.2f s, ETag %s\n", argv[0],
+               u.bucket, u.key, (intmax_t)st.st_size, monotime_sec() - t0,
+               etag ? etag : "-");
     else
         pcmd_fail("put", argv[1], rc, &err);
     free(etag);
@@ -363,8 +362,8 @@ static int pcmd_cp(struct pcmd *p, int argc, char **argv)
         pcmd_url_fini(&a);
         return PCMD_EXIT_USAGE;
     }
-    rc = s3_copy(p->client, a.bucket, a.key, b.bucket, b.key, NULL, NULL,
-                 &etag, &err);
+    rc = s3_copy(p->client, a.bucket, a.key, b.bucket, b.key, NULL, NULL, &etag,
+                 &err);
     if (rc == 0)
         printf("copied %s -> %s, ETag %s\n", argv[0], argv[1],
                etag ? etag : "-");
@@ -416,9 +415,9 @@ static const struct {
     const char *name;
     int (*fn)(struct pcmd *p, int argc, char **argv);
 } pcmd_commands[] = {
-    {"put", pcmd_put}, {"get", pcmd_get},   {"cat", pcmd_cat},
-    {"stat", pcmd_stat}, {"ls", pcmd_ls},   {"rm", pcmd_rm},
-    {"cp", pcmd_cp},   {"presign", pcmd_presign},
+    {"put", pcmd_put},   {"get", pcmd_get},         {"cat", pcmd_cat},
+    {"stat", pcmd_stat}, {"ls", pcmd_ls},           {"rm", pcmd_rm},
+    {"cp", pcmd_cp},     {"presign", pcmd_presign},
 };
 
 static int pcmd_run(struct pcmd *p, const char *cmd, int argc, char **argv)
