@@ -122,9 +122,10 @@ const struct config_entry *config_find(const struct config_entry *table,
 
 static int config_check_range(const struct config_entry *e, uint64_t v)
 {
-    if (e->max == 0 && e->min == 0)
-        return 0;
-    if ((int64_t)v < e->min || (e->max && v > (uint64_t)e->max))
+    /* Compared unsigned: a size past INT64_MAX is not below the floor. */
+    if (e->min > 0 && v < (uint64_t)e->min)
+        return -ERANGE;
+    if (e->max > 0 && v > (uint64_t)e->max)
         return -ERANGE;
     return 0;
 }
@@ -263,7 +264,8 @@ static int config_split_line(char *line, char **name, char **value)
     if (line[0] == '#' || line[0] == ';' || line[0] == '\0')
         return 1;
     eq = strchr(line, '=');
-    if (!eq)
+    /* Refused before the line is cut, so the message shows all of it. */
+    if (!eq || eq == line)
         return -EINVAL;
     *eq = '\0';
     *name = config_trim(line);
@@ -274,7 +276,7 @@ static int config_split_line(char *line, char **name, char **value)
         v++;
     }
     *value = v;
-    return **name ? 0 : -EINVAL;
+    return 0;
 }
 
 int config_load_file(const struct config_entry *table, void *conf,

@@ -152,7 +152,8 @@ int creds_load_file(const char *path, const char *profile, struct creds *out,
                      errlen);
 out:
     if (text) {
-        explicit_bzero(text, strlen(text));
+        /* Not strlen(): the parser cut the text into lines with NULs. */
+        explicit_bzero(text, (size_t)st.st_size + 1);
         free(text);
     }
     if (fd >= 0)
@@ -211,6 +212,7 @@ int creds_source_init(struct creds_source *s, const char *access_key,
     const char *env_key = getenv("AWS_ACCESS_KEY_ID");
     const char *env_secret = getenv("AWS_SECRET_ACCESS_KEY");
     const char *env_profile = getenv("AWS_PROFILE");
+    int rc;
 
     memset(s, 0, sizeof(*s));
     pthread_mutex_init(&s->lock, NULL);
@@ -239,9 +241,22 @@ int creds_source_init(struct creds_source *s, const char *access_key,
         snprintf(err, errlen,
                  "no credentials: give credfile=, keys, or set "
                  "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
-        return -ENOENT;
+        rc = -ENOENT;
+    } else {
+        rc = do_creds_reload(s, err, errlen);
     }
-    return do_creds_reload(s, err, errlen);
+    if (rc) {
+        /*
+         * Nothing stays allocated, so a caller that gives up at once
+         * leaks nothing; the mutex stays valid for one that calls
+         * creds_source_fini() anyway.
+         */
+        free(s->file);
+        free(s->profile);
+        s->file = NULL;
+        s->profile = NULL;
+    }
+    return rc;
 }
 
 void creds_source_fini(struct creds_source *s)
@@ -264,20 +279,26 @@ static void do_creds_refresh(struct creds_source *s)
     if (!s->file || now - s->checked_ms < CREDS_RECHECK_MS)
         return;
     s->checked_ms = now;
-    if (creds_stat(s->file, &st) == 0 && st.st_mtim.tv_sec == s->mtime.tv_sec &&
+    /* A missing file is one more state: all zero, so it is logged once. */
+    if (creds_stat(s->file, &st) < 0)
+        memset(&st, 0, sizeof(st));
+    if (st.st_mtim.tv_sec == s->mtime.tv_sec &&
         st.st_mtim.tv_nsec == s->mtime.tv_nsec && st.st_size == s->size &&
         st.st_ino == s->ino)
         return;
-    if (do_creds_reload(s, err, sizeof(err)) == 0)
+    if (do_creds_reload(s, err, sizeof(err)) == 0) {
         log_notice("credentials reloaded from %s", s->file);
-    else
-        log_warnx("keeping previous credentials: %s", err);
-    /* A failed reload is not retried until the file changes again. */
-    if (creds_stat(s->file, &st) == 0) {
-        s->mtime = st.st_mtim;
-        s->size = st.st_size;
-        s->ino = st.st_ino;
+        return;
     }
+    log_warnx("keeping previous credentials: %s", err);
+    /*
+     * A failed reload is not retried until the file changes again. Record
+     * what was seen before reading, not after: a writer that finishes
+     * after our read of its half-written file must count as a change.
+     */
+    s->mtime = st.st_mtim;
+    s->size = st.st_size;
+    s->ino = st.st_ino;
 }
 
 int creds_get(struct creds_source *s, struct creds *out)

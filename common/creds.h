@@ -55,6 +55,7 @@ struct creds_source {
  * secret_key may be NULL; file and profile may be NULL. Returns 0,
  * -ENOENT (nothing found), -EACCES (file readable by others) or -EINVAL
  * (malformed file, missing profile); err (size errlen) says which.
+ * On failure s holds no memory; creds_source_fini() is then optional.
  */
 int creds_source_init(struct creds_source *s, const char *access_key,
                       const char *secret_key, const char *session_token,

@@ -150,7 +150,8 @@ bool s3_error_is_transient(const struct s3_error *e)
             return false;
         }
     }
-    if (e->status >= 500 || e->status == 429)
+    /* 501 NotImplemented is final: the server will never do it. */
+    if ((e->status >= 500 && e->status != 501) || e->status == 429)
         return true;
     return strcmp(e->code, "SlowDown") == 0 ||
            strcmp(e->code, "RequestTimeout") == 0 ||

@@ -36,6 +36,7 @@ void s3_error_set(struct s3_error *e, int status, const char *code,
  *   RequestTimeTooSkewed, 401, 403               -> EACCES
  *   PreconditionFailed, 412                      -> ESTALE (object changed)
  *   InvalidRange, 416                            -> ERANGE
+ *   409 (without a more precise code)            -> EBUSY
  *   SlowDown, 503, 429                           -> EAGAIN
  *   EntityTooLarge                               -> EFBIG
  *   BucketNotEmpty                               -> ENOTEMPTY
@@ -51,7 +52,12 @@ void s3_error_set(struct s3_error *e, int status, const char *code,
  */
 int s3_error_to_errno(const struct s3_error *e);
 
-/* True for failures a retry may cure (5xx, throttling, connection errors). */
+/*
+ * True for failures a retry may cure: 5xx except 501, 429, SlowDown,
+ * RequestTimeout, InternalError, Throttling, and connection errors
+ * (timeout, refused, reset, nothing received, TLS handshake). A DNS
+ * failure, a rejected certificate or our own abort is not transient.
+ */
 bool s3_error_is_transient(const struct s3_error *e);
 
 /*

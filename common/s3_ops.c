@@ -34,6 +34,15 @@ static int s3_finish_etag_xml(struct s3_req *req)
         int e = s3_error_to_errno(&req->err);
         return e ? -e : -EIO;
     }
+    /* radosgw (16.2) sends the ETag of CopyObjectResult and CopyPartResult
+     * without the quotes of its headers and listings: add them, so ETags
+     * from every answer compare equal and work in If-Match. */
+    if (rc == 0 && req->out_str && req->out_str[0] && req->out_str[0] != '"') {
+        char *q = xasprintf("\"%s\"", req->out_str);
+
+        free(req->out_str);
+        req->out_str = q;
+    }
     return rc;
 }
 
@@ -477,8 +486,20 @@ int s3_mpu_complete(struct s3_client *c, const char *bucket, const char *key,
     req->finish = s3_finish_etag_xml;
     if (rc)
         s3_req_fail(req, rc, NULL, NULL);
-    return s3_wait_str(req->done ? req : s3_req_launch(req, NULL, NULL), etag,
-                       err);
+    rc = s3_wait_str(req->done ? req : s3_req_launch(req, NULL, NULL), etag,
+                     err);
+    if (rc == 0 && etag && (!*etag || !**etag || strcmp(*etag, "\"\"") == 0)) {
+        /* Some servers (radosgw) answer with an empty ETag: ask for it. */
+        struct s3_object_meta m;
+
+        free(*etag);
+        *etag = NULL;
+        if (s3_head(c, bucket, key, &m, NULL) == 0) {
+            *etag = xstrdup(m.etag);
+            s3_object_meta_fini(&m);
+        }
+    }
+    return rc;
 }
 
 int s3_mpu_abort(struct s3_client *c, const char *bucket, const char *key,
@@ -512,7 +533,9 @@ int s3_mpu_list(struct s3_client *c, const char *bucket, const char *prefix,
 
     memset(out, 0, sizeof(*out));
     s3_kvlist_add(&req->query, "uploads", "");
-    s3_kvlist_add(&req->query, "encoding-type", "url");
+    /* No encoding-type=url: radosgw (16.2) then URL-encodes the keys but
+     * sends no <EncodingType>, so they cannot be told from keys that
+     * really contain '%'. Uploads are listed rarely (cleanup). */
     if (prefix)
         s3_kvlist_add(&req->query, "prefix", prefix);
     if (key_marker)
