@@ -304,7 +304,10 @@ START_TEST(test_format)
         strcpy(e.request_id, format_cases[_i].request_id);
     s = s3_error_format(&e, out, sizeof(out));
     ck_assert_ptr_eq(s, out);
-    for (i = 0; format_cases[_i].want[i]; i++)
+    for (i = 0; i < (int)(sizeof(format_cases[_i].want) /
+                          sizeof(format_cases[_i].want[0])) &&
+                format_cases[_i].want[i];
+         i++)
         ck_assert_msg(strstr(out, format_cases[_i].want[i]), "'%s' lacks '%s'",
                       out, format_cases[_i].want[i]);
     if (format_cases[_i].absent)

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.h: an on-disk chunk store: one directory of chunk files with a
+ * capacity, an LRU eviction policy and per-block checksums.
+ *
+ * The standalone client keeps its chunks in one store; pcpd stacks several
+ * (memory, SSD, HDD) as tiers. Each chunk is one file DIR/ab/cd/<id hex>:
+ * a fixed STORE_HDR_SIZE-byte header (magic, id, length, an XXH3-64 of
+ * every 64 KiB block of data and of the header itself) followed by the
+ * data, so a data range can be sent straight from the file. Files are
+ * written under DIR/tmp and renamed into place; a store that restarts
+ * rebuilds its index from the files, so it starts warm.
+ *
+ * Capacity counts whole files (header + data): the bytes of all chunk files
+ * in the store, including files being written and files being unlinked,
+ * never pass it. A put that would pass the high watermark first evicts
+ * least-recently-used chunks until the store is back at the low watermark.
+ *
+ * Threading: every function may be called from any thread at the same
+ * time. One mutex guards the index; file I/O (reads, writes, fsync,
+ * unlink) happens outside it. A chunk being read is pinned, and eviction
+ * skips pinned chunks; store_remove() does not wait for readers (one that
+ * has the file open keeps reading it, one that has not gets -ENOENT). See
+ * docs/internals/store.md.
+ *
+ * Errors: 0 or a byte count on success, -errno on failure. -ENOENT is a
+ * miss. -EIO means the stored chunk was corrupt: the store has already
+ * dropped it, and the caller fetches the chunk again from its source.
+ */
+#ifndef PCACHE_STORE_H
+#define PCACHE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/chunk.h"
+
+/* Bytes before the data in every chunk file (the data offset). */
+#define STORE_HDR_SIZE 12288u
+/* Data is checksummed in blocks of this size. */
+#define STORE_BLOCK_SIZE (64u << 10)
+/* Largest chunk a store takes. */
+#define STORE_CHUNK_MAX CHUNK_SIZE_MAX
+
+struct store;
+
+struct store_opts {
+    uint64_t capacity; /* bytes of chunk files (header + data) */
+    unsigned high_pct; /* a put past this % of capacity evicts ... */
+    unsigned low_pct;  /* ... down to this % (0 < low <= high <= 100) */
+    bool fsync;        /* fsync each file (and its directory) on put */
+};
+
+struct store_stats {
+    uint64_t chunks;        /* chunks stored and readable */
+    uint64_t used_bytes;    /* file bytes counted against capacity */
+    uint64_t capacity;      /* from the options */
+    uint64_t hits;          /* reads and opens that found their chunk */
+    uint64_t misses;        /* reads and opens that returned -ENOENT */
+    uint64_t puts;          /* puts that stored a chunk */
+    uint64_t evictions;     /* chunks evicted to make room */
+    uint64_t evicted_bytes; /* file bytes of those chunks */
+    uint64_t corrupt;       /* bad files found (at open or on read) */
+    uint64_t put_failures;  /* puts that failed (no room, I/O error) */
+};
+
+/* Defaults: capacity 1 GiB, high 95 %, low 90 %, no fsync. */
+void store_opts_init(struct store_opts *o);
+
+/*
+ * Opens the store in `dir` (borrowed), creating it with mode 0700 when
+ * absent. Removes leftover temporary files, scans the chunk files and
+ * checks each header (bad, truncated or misnamed files in the fan-out
+ * directories are removed and counted as corrupt), and orders the chunks
+ * for eviction by file mtime, oldest first. If the files pass the
+ * capacity (it was lowered), the oldest are evicted down to the low
+ * watermark. `o` is copied; NULL means the defaults. Returns the store,
+ * or NULL with a message in err (errlen bytes, may be 0) when the options
+ * are invalid or the directory cannot be used (not a directory, no
+ * permission, ...). The caller owns the store and frees it with
+ * store_close().
+ */
+struct store *store_open(const char *dir, const struct store_opts *o, char *err,
+                         size_t errlen);
+/*
+ * Frees the index; the files stay. NULL is a no-op. No other call on this
+ * store may be running or start.
+ */
+void store_close(struct store *s);
+
+/*
+ * Copies bytes [off, off + len) of the chunk's data into buf (clamped to
+ * the data's length; 0 at or past the end), checking the checksum of every
+ * 64 KiB block the range touches, and marks the chunk recently used.
+ * Returns the bytes copied, -ENOENT when the chunk is not stored, -EIO
+ * when it is corrupt (the file is removed and `corrupt` counted), or
+ * another -errno from the system (-EMFILE, ...). buf is borrowed.
+ */
+ssize_t store_read(struct store *s, const struct chunk_id *id, void *buf,
+                   size_t len, uint64_t off);
+
+/*
+ * Stores a whole chunk of len bytes (at most STORE_CHUNK_MAX), replacing
+ * any stored copy. Evicts first when the store would pass its high
+ * watermark. Returns 0 once the file is in place; -ENOSPC when the chunk
+ * cannot fit even after eviction (nothing written); -EMSGSIZE when len is
+ * too large; or the -errno of a failed write (-ENOSPC, -EDQUOT, -EIO, ...),
+ * after which the temporary file is gone and the chunk is not stored.
+ * While another put of the same id runs, this one waits for it. data is
+ * borrowed.
+ */
+int store_put(struct store *s, const struct chunk_id *id, const void *data,
+              size_t len);
+
+/* True when the chunk is stored; its data length goes to *len if non-NULL.
+ * Does not touch the LRU order or the hit counters. */
+bool store_contains(struct store *s, const struct chunk_id *id, uint64_t *len);
+
+/* Removes a chunk. 0, or -ENOENT when it is not stored. */
+int store_remove(struct store *s, const struct chunk_id *id);
+
+/*
+ * For zero-copy serving: checks the checksums of the whole chunk and
+ * returns an open descriptor on its file, positioned at the data, with the
+ * data's offset and length. The caller owns *fd and closes it; the data
+ * stays readable through it even if the chunk is evicted meanwhile.
+ * Marks the chunk recently used. 0, -ENOENT, -EIO (as store_read) or
+ * another -errno; outputs are untouched on failure.
+ */
+int store_open_chunk(struct store *s, const struct chunk_id *id, int *fd,
+                     uint64_t *data_off, uint64_t *len);
+
+/* A consistent snapshot of the counters. */
+void store_get_stats(struct store *s, struct store_stats *out);
+
+#endif
