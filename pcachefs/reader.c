@@ -1,0 +1,524 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * reader.c: chunked reads with single-flight fetches, a bounded memory
+ * cache and readahead (see reader.h).
+ *
+ * DESIGN
+ * struct rchunk is one chunk in memory, keyed by its id (which includes
+ * the object's ETag). It is FETCHING while its GET runs, then READY (or
+ * FAILED, and dropped from the table so the next read tries again).
+ * Everyone who needs it holds a reference: readers waiting for or copying
+ * from it, the GET in flight, and the store queue. An unreferenced READY
+ * chunk sits on an LRU list and is evicted when memory is needed.
+ *
+ * One mutex guards the table, the LRU, the memory count and the store
+ * queue; one condition variable announces every state change (a chunk
+ * done, memory freed). No I/O happens under the mutex: GETs run on the S3
+ * engine, disk reads in the reading thread, disk writes in the store
+ * thread.
+ */
+#include "pcachefs/reader.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/chunk.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/monotime.h"
+#include "common/s3.h"
+#include "common/store.h"
+#include "pcachefs/fs.h"
+
+#define READER_BUCKETS 4096
+
+enum rchunk_state {
+    RCHUNK_FETCHING,
+    RCHUNK_READY,
+    RCHUNK_FAILED,
+};
+
+struct rchunk {
+    struct chunk_id id;
+    struct reader *reader;
+    struct rchunk *hnext;    /* hash chain */
+    struct rchunk *lru_prev; /* LRU, when unreferenced and READY */
+    struct rchunk *lru_next;
+    struct rchunk *qnext; /* store queue */
+    unsigned refs;
+    bool hashed;
+    bool in_lru;
+    enum rchunk_state state;
+    int rc;
+    char *data; /* owned, len bytes */
+    uint64_t len;
+};
+
+struct reader {
+    struct fs *fs;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* any chunk done, memory freed, queue */
+    struct rchunk *table[READER_BUCKETS];
+    struct rchunk *lru_head; /* most recently used */
+    struct rchunk *lru_tail;
+    struct rchunk *queue_head; /* chunks to write to the store */
+    struct rchunk *queue_tail;
+    size_t queue_len;
+    uint64_t mem_used;
+    unsigned fetching;
+    bool stopping;
+    uint64_t last_warn_ms; /* store thread: rate limit of warnings */
+    pthread_t store_thread;
+    struct reader_stats stats;
+};
+
+/* --- table, LRU and memory (caller holds r->lock) --------------------- */
+
+static size_t reader_bucket(const struct chunk_id *id)
+{
+    uint64_t h;
+
+    memcpy(&h, id->b, sizeof(h));
+    return (size_t)(h % READER_BUCKETS);
+}
+
+static struct rchunk *do_reader_find(struct reader *r,
+                                     const struct chunk_id *id)
+{
+    struct rchunk *c = r->table[reader_bucket(id)];
+
+    while (c && !chunk_id_eq(&c->id, id))
+        c = c->hnext;
+    return c;
+}
+
+static void do_reader_unhash(struct reader *r, struct rchunk *c)
+{
+    struct rchunk **pp = &r->table[reader_bucket(&c->id)];
+
+    if (!c->hashed)
+        return;
+    for (; *pp; pp = &(*pp)->hnext) {
+        if (*pp == c) {
+            *pp = c->hnext;
+            break;
+        }
+    }
+    c->hashed = false;
+}
+
+static void do_reader_lru_remove(struct reader *r, struct rchunk *c)
+{
+    if (!c->in_lru)
+        return;
+    if (c->lru_prev)
+        c->lru_prev->lru_next = c->lru_next;
+    else
+        r->lru_head = c->lru_next;
+    if (c->lru_next)
+        c->lru_next->lru_prev = c->lru_prev;
+    else
+        r->lru_tail = c->lru_prev;
+    c->lru_prev = c->lru_next = NULL;
+    c->in_lru = false;
+}
+
+static void do_reader_lru_add(struct reader *r, struct rchunk *c)
+{
+    c->lru_prev = NULL;
+    c->lru_next = r->lru_head;
+    if (r->lru_head)
+        r->lru_head->lru_prev = c;
+    r->lru_head = c;
+    if (!r->lru_tail)
+        r->lru_tail = c;
+    c->in_lru = true;
+}
+
+static void do_reader_destroy(struct reader *r, struct rchunk *c)
+{
+    do_reader_lru_remove(r, c);
+    do_reader_unhash(r, c);
+    r->mem_used -= c->len;
+    free(c->data);
+    free(c);
+    pthread_cond_broadcast(&r->cond);
+}
+
+static void do_reader_ref(struct reader *r, struct rchunk *c)
+{
+    c->refs++;
+    do_reader_lru_remove(r, c);
+}
+
+static void do_reader_unref(struct reader *r, struct rchunk *c)
+{
+    if (--c->refs > 0)
+        return;
+    if (c->state == RCHUNK_READY && c->hashed)
+        do_reader_lru_add(r, c);
+    else if (c->state != RCHUNK_FETCHING)
+        do_reader_destroy(r, c);
+}
+
+/*
+ * Makes room for len bytes. Evicts LRU chunks; when that is not enough a
+ * prefetch gives up (false) and a demand read waits for memory to be
+ * freed. One chunk is always allowed, so a read can never wait forever.
+ */
+static bool do_reader_reserve(struct reader *r, uint64_t len, bool prefetch)
+{
+    uint64_t max = r->fs->conf.max_memory;
+
+    if (prefetch)
+        max -= max / 4; /* leave a quarter for demand reads */
+    while (r->mem_used + len > max) {
+        if (r->lru_tail) {
+            do_reader_destroy(r, r->lru_tail);
+            continue;
+        }
+        if (prefetch)
+            return false;
+        if (r->mem_used == 0)
+            break;
+        pthread_cond_wait(&r->cond, &r->lock);
+    }
+    r->mem_used += len;
+    return true;
+}
+
+/* --- fetching ---------------------------------------------------------- */
+
+static void reader_fetch_done(struct s3_req *req, int rc, void *arg)
+{
+    struct rchunk *c = arg;
+    struct reader *r = c->reader;
+    char msg[512];
+
+    if (rc == 0 && s3_req_bytes(req) != c->len)
+        rc = -EIO; /* the object is shorter than its size said */
+    if (rc) {
+        if (rc == -ESTALE)
+            log_warnx("object changed while being read (ETag mismatch)");
+        else
+            log_warnx("chunk fetch failed: %s",
+                      s3_error_format(s3_req_error(req), msg, sizeof(msg)));
+    }
+    pthread_mutex_lock(&r->lock);
+    r->fetching--;
+    c->rc = rc;
+    c->state = rc ? RCHUNK_FAILED : RCHUNK_READY;
+    if (rc) {
+        do_reader_unhash(r, c);
+    } else if (r->fs->store) {
+        c->refs++;
+        c->qnext = NULL;
+        if (r->queue_tail)
+            r->queue_tail->qnext = c;
+        else
+            r->queue_head = c;
+        r->queue_tail = c;
+        r->queue_len++;
+    }
+    pthread_cond_broadcast(&r->cond);
+    do_reader_unref(r, c);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/*
+ * Returns the chunk with a reference, starting its fetch when needed, or
+ * NULL when a prefetch finds no memory or nothing to do.
+ */
+static struct rchunk *reader_obtain(struct reader *r, struct reader_file *f,
+                                    const struct chunk_id *id, uint64_t index,
+                                    bool prefetch)
+{
+    uint64_t cs = r->fs->conf.chunk_size;
+    uint64_t len = chunk_len(index, cs, f->size);
+    struct s3_sink sink = {.kind = S3_SINK_MEM};
+    struct rchunk *c;
+
+    pthread_mutex_lock(&r->lock);
+    c = do_reader_find(r, id);
+    if (c) {
+        if (!prefetch)
+            do_reader_ref(r, c);
+        pthread_mutex_unlock(&r->lock);
+        return prefetch ? NULL : c;
+    }
+    if (!do_reader_reserve(r, len, prefetch)) {
+        pthread_mutex_unlock(&r->lock);
+        return NULL;
+    }
+    /* While we waited for memory someone may have started it. */
+    c = do_reader_find(r, id);
+    if (c) {
+        r->mem_used -= len;
+        if (!prefetch)
+            do_reader_ref(r, c);
+        pthread_mutex_unlock(&r->lock);
+        return prefetch ? NULL : c;
+    }
+    c = xcalloc(1, sizeof(*c));
+    c->id = *id;
+    c->reader = r;
+    c->len = len;
+    c->data = xmalloc(len);
+    c->state = RCHUNK_FETCHING;
+    c->refs = prefetch ? 1 : 2; /* the GET's, and the caller's */
+    c->hashed = true;
+    c->hnext = r->table[reader_bucket(id)];
+    r->table[reader_bucket(id)] = c;
+    r->fetching++;
+    r->stats.fetches++;
+    r->stats.fetch_bytes += len;
+    if (prefetch)
+        r->stats.prefetches++;
+    pthread_mutex_unlock(&r->lock);
+
+    sink.mem = c->data;
+    sink.mem_len = len;
+    s3_get_start(r->fs->s3, r->fs->bucket, f->key, index * cs, len, f->etag,
+                 &sink, reader_fetch_done, c);
+    return prefetch ? NULL : c;
+}
+
+static void reader_chunk_id(struct reader *r, struct reader_file *f,
+                            uint64_t index, struct chunk_id *id)
+{
+    chunk_id_make(id, r->fs->bucket, f->key, f->etag, index,
+                  r->fs->conf.chunk_size);
+}
+
+static bool reader_in_store(struct reader *r, const struct chunk_id *id)
+{
+    uint64_t len;
+
+    return r->fs->store && store_contains(r->fs->store, id, &len);
+}
+
+/* Copies [in_off, in_off+n) of chunk index into out. */
+static int reader_copy_chunk(struct reader *r, struct reader_file *f,
+                             uint64_t index, uint64_t in_off, char *out,
+                             size_t n)
+{
+    struct chunk_id id;
+    struct rchunk *c;
+    ssize_t got;
+    int rc;
+
+    reader_chunk_id(r, f, index, &id);
+    pthread_mutex_lock(&r->lock);
+    c = do_reader_find(r, &id);
+    if (c)
+        do_reader_ref(r, c);
+    pthread_mutex_unlock(&r->lock);
+    if (!c && r->fs->store) {
+        got = store_read(r->fs->store, &id, out, n, in_off);
+        if (got == (ssize_t)n) {
+            __atomic_add_fetch(&r->stats.store_hits, 1, __ATOMIC_RELAXED);
+            return 0;
+        }
+        /* Absent, corrupt (removed by the store) or short: fetch it. */
+    }
+    if (!c)
+        c = reader_obtain(r, f, &id, index, false);
+    else
+        __atomic_add_fetch(&r->stats.memory_hits, 1, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&r->lock);
+    while (c->state == RCHUNK_FETCHING)
+        pthread_cond_wait(&r->cond, &r->lock);
+    rc = c->state == RCHUNK_READY ? 0 : c->rc;
+    pthread_mutex_unlock(&r->lock);
+    if (rc == 0)
+        memcpy(out, c->data + in_off, n);
+    pthread_mutex_lock(&r->lock);
+    do_reader_unref(r, c);
+    pthread_mutex_unlock(&r->lock);
+    return rc == -ESTALE ? -EIO : rc;
+}
+
+/* Updates the sequential-read state; returns the range to prefetch. */
+static void reader_plan_ahead(struct reader *r, struct reader_file *f,
+                              uint64_t off, size_t size, uint64_t *from,
+                              uint64_t *to)
+{
+    uint64_t cs = r->fs->conf.chunk_size, end = off + size;
+
+    *from = *to = 0;
+    pthread_mutex_lock(&f->lock);
+    /* The kernel sends readahead requests in parallel, so a sequential
+     * stream arrives slightly out of order: anything within a chunk of
+     * the stream's head counts as sequential. */
+    if (f->next_off > 0 && off + cs >= f->next_off && off <= f->next_off + cs) {
+        f->seq++;
+    } else if (off != f->next_off) {
+        f->seq = 0;
+        f->window = 0;
+        f->ahead = 0;
+    }
+    if (end > f->next_off || f->seq == 0)
+        f->next_off = end;
+    if (f->seq >= 1 && r->fs->conf.readahead > 0) {
+        f->window = f->window ? f->window * 2 : cs;
+        if (f->window > r->fs->conf.readahead)
+            f->window = r->fs->conf.readahead;
+        *from = f->ahead > end ? f->ahead : end;
+        *to = end + f->window;
+        if (*to > f->size)
+            *to = f->size;
+        if (*to > f->ahead)
+            f->ahead = *to;
+    }
+    pthread_mutex_unlock(&f->lock);
+}
+
+static void reader_prefetch(struct reader *r, struct reader_file *f,
+                            uint64_t from, uint64_t to)
+{
+    uint64_t cs = r->fs->conf.chunk_size, i;
+
+    if (from >= to)
+        return;
+    for (i = chunk_index_of(from, cs); i * cs < to; i++) {
+        struct chunk_id id;
+
+        reader_chunk_id(r, f, i, &id);
+        if (reader_in_store(r, &id))
+            continue;
+        reader_obtain(r, f, &id, i, true);
+    }
+}
+
+ssize_t reader_read(struct reader *r, struct reader_file *f, char *out,
+                    size_t size, uint64_t off)
+{
+    uint64_t cs = r->fs->conf.chunk_size, pos, end, from, to;
+    int rc = 0;
+
+    if (off >= f->size || size == 0)
+        return 0;
+    if (size > f->size - off)
+        size = (size_t)(f->size - off);
+    end = off + size;
+    __atomic_add_fetch(&r->stats.reads, 1, __ATOMIC_RELAXED);
+    reader_plan_ahead(r, f, off, size, &from, &to);
+    reader_prefetch(r, f, from, to);
+    for (pos = off; pos < end && rc == 0;) {
+        uint64_t index = chunk_index_of(pos, cs);
+        uint64_t in_off = pos - index * cs;
+        uint64_t n = cs - in_off;
+
+        if (n > end - pos)
+            n = end - pos;
+        rc = reader_copy_chunk(r, f, index, in_off, out + (pos - off),
+                               (size_t)n);
+        pos += n;
+    }
+    return rc ? rc : (ssize_t)size;
+}
+
+/* --- store writer ------------------------------------------------------ */
+
+static void *reader_store_main(void *arg)
+{
+    struct reader *r = arg;
+
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        struct rchunk *c;
+        int rc;
+
+        while (!r->queue_head && !r->stopping)
+            pthread_cond_wait(&r->cond, &r->lock);
+        c = r->queue_head;
+        if (!c)
+            break;
+        r->queue_head = c->qnext;
+        if (!r->queue_head)
+            r->queue_tail = NULL;
+        r->queue_len--;
+        pthread_mutex_unlock(&r->lock);
+        rc = store_put(r->fs->store, &c->id, c->data, (size_t)c->len);
+        pthread_mutex_lock(&r->lock);
+        if (rc == 0) {
+            r->stats.store_puts++;
+        } else {
+            /* A full cache disk degrades to uncached reads, quietly. */
+            r->stats.store_failures++;
+            if (monotime_ms() - r->last_warn_ms > 60000) {
+                r->last_warn_ms = monotime_ms();
+                log_warnx("disk cache: cannot store chunk: %s (reads go on "
+                          "uncached)",
+                          strerror(-rc));
+            }
+        }
+        do_reader_unref(r, c);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+struct reader *reader_new(struct fs *fs)
+{
+    struct reader *r = xcalloc(1, sizeof(*r));
+
+    r->fs = fs;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->cond, NULL);
+    if (pthread_create(&r->store_thread, NULL, reader_store_main, r) != 0) {
+        pthread_cond_destroy(&r->cond);
+        pthread_mutex_destroy(&r->lock);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void reader_free(struct reader *r)
+{
+    size_t i;
+
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    while (r->fetching > 0)
+        pthread_cond_wait(&r->cond, &r->lock);
+    r->stopping = true;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    pthread_join(r->store_thread, NULL);
+    for (i = 0; i < READER_BUCKETS; i++) {
+        while (r->table[i])
+            do_reader_destroy(r, r->table[i]);
+    }
+    pthread_cond_destroy(&r->cond);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+void reader_file_init(struct reader_file *f, const char *key, const char *etag,
+                      uint64_t size)
+{
+    memset(f, 0, sizeof(*f));
+    f->key = xstrdup(key);
+    snprintf(f->etag, sizeof(f->etag), "%s", etag ? etag : "");
+    f->size = size;
+    pthread_mutex_init(&f->lock, NULL);
+}
+
+void reader_file_fini(struct reader_file *f)
+{
+    free(f->key);
+    f->key = NULL;
+    pthread_mutex_destroy(&f->lock);
+}
+
+void reader_get_stats(struct reader *r, struct reader_stats *out)
+{
+    pthread_mutex_lock(&r->lock);
+    *out = r->stats;
+    out->memory_used = r->mem_used;
+    pthread_mutex_unlock(&r->lock);
+}
