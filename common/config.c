@@ -243,7 +243,7 @@ int config_set(const struct config_entry *table, void *conf, const char *name,
     return 0;
 }
 
-static char *config_trim(char *s)
+char *config_trim(char *s)
 {
     char *end;
 

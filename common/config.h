@@ -81,6 +81,9 @@ const struct config_entry *config_find(const struct config_entry *table,
 /* Prints "  name=VALUE  help (default: x)" lines. */
 void config_print_help(const struct config_entry *table, FILE *out);
 
+/* Strips leading and trailing white space in place; returns the start. */
+char *config_trim(char *s);
+
 /* Checked number parsers: whole string, in range; 0 or -EINVAL/-ERANGE. */
 int config_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 int config_parse_size(const char *s, uint64_t *out);

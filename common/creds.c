@@ -13,24 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/config.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/monotime.h"
 
 #define CREDS_MAX_FILE   (64 * 1024)
 #define CREDS_RECHECK_MS 1000
-
-static char *creds_trim(char *s)
-{
-    char *end;
-
-    while (isspace((unsigned char)*s))
-        s++;
-    end = s + strlen(s);
-    while (end > s && isspace((unsigned char)end[-1]))
-        *--end = '\0';
-    return s;
-}
 
 static void creds_copy(char *dst, size_t size, const char *src)
 {
@@ -59,8 +48,8 @@ static bool creds_is_section(const char *line, const char *profile)
         return false;
     snprintf(name, sizeof(name), "%.*s", (int)(n - 2), line + 1);
     if (strncmp(name, "profile ", 8) == 0)
-        return strcmp(creds_trim(name + 8), profile) == 0;
-    return strcmp(creds_trim(name), profile) == 0;
+        return strcmp(config_trim(name + 8), profile) == 0;
+    return strcmp(config_trim(name), profile) == 0;
 }
 
 static int creds_parse(char *text, const char *profile, struct creds *out,
@@ -74,7 +63,7 @@ static int creds_parse(char *text, const char *profile, struct creds *out,
          line = strtok_r(NULL, "\n", &save)) {
         char *eq;
 
-        line = creds_trim(line);
+        line = config_trim(line);
         if (!*line || *line == '#' || *line == ';')
             continue;
         if (*line == '[') {
@@ -96,7 +85,7 @@ static int creds_parse(char *text, const char *profile, struct creds *out,
         if (!in_profile || !eq)
             continue;
         *eq = '\0';
-        creds_take_value(out, creds_trim(line), creds_trim(eq + 1));
+        creds_take_value(out, config_trim(line), config_trim(eq + 1));
     }
     if (!found) {
         snprintf(err, errlen, "%s: no profile [%s]", path, profile);

@@ -145,16 +145,23 @@ static void ops_get_attr(struct inode *in, struct stat *st)
     pthread_mutex_unlock(&in->lock);
 }
 
+/* Fills an entry for in and counts the lookup the reply gives the kernel. */
+static void ops_fill_entry(struct fs *fs, struct inode *in,
+                           struct fuse_entry_param *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->ino = in->ino;
+    ops_get_attr(in, &e->attr);
+    e->attr_timeout = ops_sec(fs->conf.attr_timeout_ms);
+    e->entry_timeout = ops_sec(fs->conf.entry_timeout_ms);
+    inode_lookup_inc(fs->inodes, in);
+}
+
 void ops_reply_entry(fuse_req_t req, struct fs *fs, struct inode *in)
 {
     struct fuse_entry_param e;
 
-    memset(&e, 0, sizeof(e));
-    e.ino = in->ino;
-    ops_get_attr(in, &e.attr);
-    e.attr_timeout = ops_sec(fs->conf.attr_timeout_ms);
-    e.entry_timeout = ops_sec(fs->conf.entry_timeout_ms);
-    inode_lookup_inc(fs->inodes, in);
+    ops_fill_entry(fs, in, &e);
     if (fuse_reply_entry(req, &e) != 0)
         inode_forget(fs->inodes, in->ino, 1);
 }
@@ -383,6 +390,22 @@ bool ops_name_ok(const char *name, int *rc)
         return false;
     }
     return true;
+}
+
+int ops_child_path(struct fs *fs, struct inode *parent, const char *name,
+                   char **dir, char **path)
+{
+    int rc = 0;
+
+    *dir = *path = NULL;
+    if (!parent || !(*dir = inode_path(fs->inodes, parent)))
+        return -ENOENT;
+    if (fs->conf.read_only)
+        return -EROFS;
+    if (!ops_name_ok(name, &rc))
+        return rc;
+    *path = inode_join(*dir, name);
+    return 0;
 }
 
 /* Resolves parent/name to a referenced inode; 0 or -errno. */
@@ -782,18 +805,17 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
     struct fs *fs = ops_fs(req);
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     struct inode *p = inode_get(fs->inodes, parent), *in = NULL;
-    char *dir = NULL, *path = NULL;
+    char *dir = NULL, *path = NULL, *key = NULL;
     struct fuse_entry_param e;
     struct handle *h;
     struct stat st;
     int rc = 0;
 
-    if (!p || fs->conf.read_only || !ops_name_ok(name, &rc) ||
-        !(dir = inode_path(fs->inodes, p))) {
-        ops_reply_err(req, !p || !dir ? (rc ?: -ENOENT) : rc ?: -EROFS);
+    rc = ops_child_path(fs, p, name, &dir, &path);
+    if (rc) {
+        ops_reply_err(req, rc);
         goto out;
     }
-    path = inode_join(dir, name);
     in = inode_obtain(fs->inodes, path, S_IFREG);
     memset(&st, 0, sizeof(st));
     st.st_mode = S_IFREG | (mode & 07777 & ~ctx->umask);
@@ -821,21 +843,19 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
     ops_dir_changed(fs, path);
     h = ops_handle_new(in);
     h->writing = true;
-    reader_file_init(&h->rf, path, "", 0);
+    key = fs_key(fs, path);
+    reader_file_init(&h->rf, key, "", 0);
     fi->fh = (uint64_t)(uintptr_t)h;
-    memset(&e, 0, sizeof(e));
-    e.ino = in->ino;
-    ops_get_attr(in, &e.attr);
-    e.attr_timeout = ops_sec(fs->conf.attr_timeout_ms);
-    e.entry_timeout = ops_sec(fs->conf.entry_timeout_ms);
-    inode_lookup_inc(fs->inodes, in);
-    fuse_reply_create(req, &e, fi);
+    ops_fill_entry(fs, in, &e);
+    if (fuse_reply_create(req, &e, fi) != 0)
+        inode_forget(fs->inodes, in->ino, 1);
     in = NULL; /* the handle keeps the reference */
 out:
     inode_put(fs->inodes, in);
     inode_put(fs->inodes, p);
     free(dir);
     free(path);
+    free(key);
 }
 
 static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

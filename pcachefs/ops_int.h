@@ -44,6 +44,13 @@ int ops_has_children(struct fs *fs, const char *dir_key, bool *marker);
 int ops_resolve(struct fs *fs, const char *path, struct ops_found *f);
 /* False (with *rc set) for names that cannot be file names. */
 bool ops_name_ok(const char *name, int *rc);
+/*
+ * For operations that change parent: its path and the child's (both owned
+ * by the caller, also on failure). -ENOENT, -EROFS on a read-only mount,
+ * -EINVAL or -ENAMETOOLONG for a bad name.
+ */
+int ops_child_path(struct fs *fs, struct inode *parent, const char *name,
+                   char **dir, char **path);
 /* parent/name as a referenced inode; 0 or -errno. */
 int ops_find_child(struct fs *fs, struct inode *parent, const char *name,
                    struct inode **out);

@@ -31,18 +31,18 @@ void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
     struct fs *fs = ops_fs(req);
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     struct inode *p = inode_get(fs->inodes, parent), *in = NULL;
-    char *dir = p ? inode_path(fs->inodes, p) : NULL, *path = NULL;
+    char *dir = NULL, *path = NULL;
     struct s3_body none = {.kind = S3_BODY_NONE};
     struct meta_put mp;
     struct stat st;
     char *key = NULL;
     int rc = 0;
 
-    if (!dir || fs->conf.read_only || !ops_name_ok(name, &rc)) {
-        ops_reply_err(req, rc ?: (dir ? -EROFS : -ENOENT));
+    rc = ops_child_path(fs, p, name, &dir, &path);
+    if (rc) {
+        ops_reply_err(req, rc);
         goto out;
     }
-    path = inode_join(dir, name);
     rc = ops_find_child(fs, p, name, &in);
     if (rc == 0) {
         ops_reply_err(req, -EEXIST);
@@ -90,17 +90,15 @@ void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     struct fs *fs = ops_fs(req);
     struct inode *p = inode_get(fs->inodes, parent);
-    char *dir = p ? inode_path(fs->inodes, p) : NULL, *path = NULL;
+    char *dir = NULL, *path = NULL;
     struct ops_busy_ctx busy = {false};
     char *dkey = NULL;
     bool marker;
     int rc = 0;
 
-    if (!dir || fs->conf.read_only || !ops_name_ok(name, &rc)) {
-        rc = rc ?: (dir ? -EROFS : -ENOENT);
+    rc = ops_child_path(fs, p, name, &dir, &path);
+    if (rc)
         goto out;
-    }
-    path = inode_join(dir, name);
     dkey = fs_dir_key(fs, path);
     rc = ops_has_children(fs, dkey, &marker);
     inode_each_child(fs->inodes, path, ops_note_busy, &busy);
@@ -138,17 +136,15 @@ void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     struct fs *fs = ops_fs(req);
     struct inode *p = inode_get(fs->inodes, parent), *in = NULL;
-    char *dir = p ? inode_path(fs->inodes, p) : NULL, *path = NULL;
+    char *dir = NULL, *path = NULL;
     char *key = NULL;
     struct writer *w;
     bool local_only = false;
     int rc = 0;
 
-    if (!dir || fs->conf.read_only || !ops_name_ok(name, &rc)) {
-        rc = rc ?: (dir ? -EROFS : -ENOENT);
+    rc = ops_child_path(fs, p, name, &dir, &path);
+    if (rc)
         goto out;
-    }
-    path = inode_join(dir, name);
     rc = ops_find_child(fs, p, name, &in);
     if (rc)
         goto out;
@@ -194,7 +190,7 @@ void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
     struct fs *fs = ops_fs(req);
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     struct inode *p = inode_get(fs->inodes, parent), *in = NULL;
-    char *dir = p ? inode_path(fs->inodes, p) : NULL, *path = NULL;
+    char *dir = NULL, *path = NULL;
     struct s3_body body = {
         .kind = S3_BODY_MEM, .data = link, .len = strlen(link)};
     char *key = NULL, *etag = NULL;
@@ -202,16 +198,13 @@ void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
     struct stat st;
     int rc = 0;
 
-    if (!dir || fs->conf.read_only || !ops_name_ok(name, &rc) ||
-        strlen(link) >= OPS_MAX_LINK) {
-        rc = rc
-                 ?: (!dir                 ? -ENOENT
-                     : fs->conf.read_only ? -EROFS
-                                          : -ENAMETOOLONG);
+    rc = ops_child_path(fs, p, name, &dir, &path);
+    if (rc == 0 && strlen(link) >= OPS_MAX_LINK)
+        rc = -ENAMETOOLONG;
+    if (rc) {
         ops_reply_err(req, rc);
         goto out;
     }
-    path = inode_join(dir, name);
     memset(&st, 0, sizeof(st));
     st.st_mode = S_IFLNK | 0777;
     st.st_nlink = 1;

@@ -134,6 +134,8 @@ static void do_reader_lru_add(struct reader *r, struct rchunk *c)
     if (!r->lru_tail)
         r->lru_tail = c;
     c->in_lru = true;
+    /* An evictable chunk is memory a waiting reader can take. */
+    pthread_cond_broadcast(&r->cond);
 }
 
 static void do_reader_destroy(struct reader *r, struct rchunk *c)
