@@ -54,7 +54,7 @@ static const struct config_entry fs_table[] = {
      CHUNK_SIZE_MIN, CHUNK_SIZE_MAX, "chunk size"},
     {"max_memory", CONFIG_SIZE, offsetof(struct fs_conf, max_memory), "512M",
      4 << 20, 0, "memory for chunk buffers and readahead"},
-    {"readahead", CONFIG_SIZE, offsetof(struct fs_conf, readahead), "64M", 0,
+    {"readahead", CONFIG_SIZE, offsetof(struct fs_conf, readahead), "128M", 0,
      1ll << 30, "largest readahead window of a sequential reader"},
     {"attr_timeout", CONFIG_DURATION, offsetof(struct fs_conf, attr_timeout_ms),
      "1s", 0, 86400000, "how long attributes and listings are trusted"},

@@ -65,6 +65,7 @@ struct reader {
     struct rchunk *queue_head; /* chunks to write to the store */
     struct rchunk *queue_tail;
     size_t queue_len;
+    uint64_t queue_bytes;
     uint64_t mem_used;
     unsigned fetching;
     bool stopping;
@@ -213,6 +214,11 @@ static void reader_fetch_done(struct s3_req *req, int rc, void *arg)
     c->state = rc ? RCHUNK_FAILED : RCHUNK_READY;
     if (rc) {
         do_reader_unhash(r, c);
+    } else if (r->fs->store &&
+               r->queue_bytes + c->len > r->fs->conf.max_memory / 4) {
+        /* The disk cannot keep up: serving reads matters more than
+         * caching this chunk, which a later read fetches again. */
+        r->stats.store_skipped++;
     } else if (r->fs->store) {
         c->refs++;
         c->qnext = NULL;
@@ -222,6 +228,7 @@ static void reader_fetch_done(struct s3_req *req, int rc, void *arg)
             r->queue_head = c;
         r->queue_tail = c;
         r->queue_len++;
+        r->queue_bytes += c->len;
     }
     pthread_cond_broadcast(&r->cond);
     do_reader_unref(r, c);
@@ -441,6 +448,7 @@ static void *reader_store_main(void *arg)
         if (!r->queue_head)
             r->queue_tail = NULL;
         r->queue_len--;
+        r->queue_bytes -= c->len;
         pthread_mutex_unlock(&r->lock);
         rc = store_put(r->fs->store, &c->id, c->data, (size_t)c->len);
         pthread_mutex_lock(&r->lock);

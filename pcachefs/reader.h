@@ -49,6 +49,7 @@ struct reader_stats {
     uint64_t prefetches; /* of which readahead */
     uint64_t store_puts;
     uint64_t store_failures;
+    uint64_t store_skipped; /* not cached: the disk was behind */
     uint64_t memory_used;
 };
 
