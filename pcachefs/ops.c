@@ -725,8 +725,10 @@ static int do_ops_attach_writer(struct fs *fs, struct inode *in,
         rc = writer_truncate(in->writer, 0);
         in->attr.st_size = 0;
     }
-    if (rc == 0)
+    if (rc == 0) {
         in->open_writers++;
+        writer_set_attr(in->writer, &in->attr);
+    }
     return rc;
 }
 

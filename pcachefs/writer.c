@@ -25,6 +25,7 @@
 #include "pcachefs/fs.h"
 #include "pcachefs/meta.h"
 #include "pcachefs/reader.h"
+#include "pcachefs/stream.h"
 
 struct writer {
     struct fs *fs;
@@ -36,6 +37,10 @@ struct writer {
     uint64_t base_size;      /* base bytes still alive */
     bool *present;           /* per base chunk */
     uint64_t nchunks;
+    struct stat attr;      /* attributes for a streaming upload */
+    uint64_t stream_end;   /* end of the prefix written front to back */
+    bool no_stream;        /* streaming ruled out for this file */
+    struct stream *stream; /* upload running while writing, or NULL */
 };
 
 static int writer_open_staging(struct fs *fs)
@@ -80,6 +85,7 @@ struct writer *writer_new(struct fs *fs, const char *key, const char *etag,
     reader_file_init(&w->base, key, etag, size);
     w->nchunks = chunk_count(size, fs->conf.chunk_size);
     w->present = xcalloc(w->nchunks ? w->nchunks : 1, sizeof(bool));
+    w->no_stream = size > 0; /* only files written from empty stream */
     *rc = 0;
     return w;
 }
@@ -88,6 +94,7 @@ void writer_free(struct writer *w)
 {
     if (!w)
         return;
+    stream_free(w->stream);
     close(w->fd);
     reader_file_fini(&w->base);
     free(w->present);
@@ -171,6 +178,33 @@ ssize_t writer_read(struct writer *w, char *buf, size_t len, uint64_t off)
     return n;
 }
 
+/* Keeps a streaming upload going after a write; w->lock held. */
+static void do_writer_stream(struct writer *w, uint64_t off, uint64_t n)
+{
+    const struct fs_conf *conf = &w->fs->conf;
+
+    if (off == w->stream_end)
+        w->stream_end += n;
+    if (w->stream) {
+        stream_touch(w->stream, off, n);
+    } else if (!w->no_stream && w->stream_end > conf->multipart_above) {
+        w->stream = stream_new(w->fs, w->fd, w->base.key, &w->attr);
+        if (!w->stream)
+            w->no_stream = true;
+        else
+            stream_touch(w->stream, 0, w->size);
+    }
+    if (w->stream)
+        stream_advance(w->stream, w->stream_end);
+}
+
+void writer_set_attr(struct writer *w, const struct stat *st)
+{
+    pthread_mutex_lock(&w->lock);
+    w->attr = *st;
+    pthread_mutex_unlock(&w->lock);
+}
+
 ssize_t writer_write(struct writer *w, const char *buf, size_t len,
                      uint64_t off)
 {
@@ -186,6 +220,7 @@ ssize_t writer_write(struct writer *w, const char *buf, size_t len,
         if (off + (uint64_t)n > w->size)
             w->size = off + (uint64_t)n;
         w->dirty = true;
+        do_writer_stream(w, off, (uint64_t)n);
     }
     pthread_mutex_unlock(&w->lock);
     return n;
@@ -200,6 +235,12 @@ int writer_truncate(struct writer *w, uint64_t size)
      * holding the new end copies only what is below base_size. */
     if (size < w->base_size)
         w->base_size = size;
+    if (size < w->stream_end) {
+        /* Parts already sent hold bytes that are gone: start over. */
+        stream_free(w->stream);
+        w->stream = NULL;
+        w->stream_end = size;
+    }
     if (ftruncate(w->fd, (off_t)size) < 0)
         rc = -errno;
     if (rc == 0) {
@@ -262,7 +303,7 @@ int writer_flush(struct writer *w, const char *key, const struct stat *st,
 {
     const struct fs_conf *conf = &w->fs->conf;
     struct s3_transfer_opts o;
-    struct s3_error err;
+    struct s3_error err = {0};
     struct meta_put mp;
     char *new_etag = NULL, msg[512];
     int rc;
@@ -280,8 +321,15 @@ int writer_flush(struct writer *w, const char *key, const struct stat *st,
     o.multipart_above = conf->multipart_above;
     o.parallel = (unsigned)conf->upload_parallel;
     meta_put_init(&mp, st);
-    rc = s3_upload_fd(w->fs->s3, w->fs->bucket, key, w->fd, w->size, &mp.opts,
-                      &o, &new_etag, &err);
+    rc = -EAGAIN;
+    if (w->stream && w->size > conf->multipart_above)
+        rc = stream_finish(w->stream, w->size, key, st, &new_etag, &err);
+    stream_free(w->stream); /* aborts it unless it completed */
+    w->stream = NULL;
+    w->no_stream = true; /* what follows starts from an object */
+    if (rc == -EAGAIN)
+        rc = s3_upload_fd(w->fs->s3, w->fs->bucket, key, w->fd, w->size,
+                          &mp.opts, &o, &new_etag, &err);
     if (rc) {
         log_warnx("upload of %s failed: %s", key,
                   s3_error_format(&err, msg, sizeof(msg)));

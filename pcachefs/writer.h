@@ -45,6 +45,8 @@ int writer_truncate(struct writer *w, uint64_t size);
 int writer_fill_all(struct writer *w);
 uint64_t writer_size(struct writer *w);
 bool writer_dirty(struct writer *w);
+/* The attributes a streaming upload starts with (mode, owner, time). */
+void writer_set_attr(struct writer *w, const struct stat *st);
 /* Marks the file as needing an upload (new file, metadata change). */
 void writer_mark_dirty(struct writer *w);
 
