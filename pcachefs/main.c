@@ -15,6 +15,7 @@
 #include <fuse_lowlevel.h>
 #include <fuse_opt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -347,11 +348,11 @@ static int fs_check_conf(struct fs *fs)
         fprintf(stderr, "pcachefs: chunk_size must be 1M..64M in 64K steps\n");
         return -EINVAL;
     }
-    if (c->max_memory < 4 * c->chunk_size) {
+    if (c->max_memory < 6 * c->chunk_size) {
         fprintf(stderr,
-                "pcachefs: max_memory must hold at least 4 chunks "
+                "pcachefs: max_memory must hold at least 6 chunks "
                 "(%llu bytes)\n",
-                (unsigned long long)(4 * c->chunk_size));
+                (unsigned long long)(6 * c->chunk_size));
         return -EINVAL;
     }
     return 0;
@@ -494,6 +495,11 @@ int main(int argc, char **argv)
     struct fs_args a;
     int rc = 1, lock_fd = -1;
 
+    /* Chunk buffers are large and short-lived: keep them out of malloc's
+     * arenas (a fixed mmap threshold returns them to the system on free),
+     * so the process's size follows max_memory. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    mallopt(M_ARENA_MAX, 4);
     memset(&fs, 0, sizeof(fs));
     memset(&a, 0, sizeof(a));
     memset(&o, 0, sizeof(o));

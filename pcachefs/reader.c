@@ -172,7 +172,9 @@ static void do_reader_unref(struct reader *r, struct rchunk *c)
  */
 static bool do_reader_reserve(struct reader *r, uint64_t len, bool prefetch)
 {
-    uint64_t max = r->fs->conf.max_memory;
+    /* A quarter of max_memory is left for everything that is not a
+     * chunk: FUSE request buffers, curl buffers, listings, inodes. */
+    uint64_t max = r->fs->conf.max_memory - r->fs->conf.max_memory / 4;
 
     if (prefetch)
         max -= max / 4; /* leave a quarter for demand reads */

@@ -10,7 +10,8 @@
  * of one missing chunk share one GET. Fetched chunks are written to the
  * disk store by a background thread.
  *
- * Memory: chunk buffers are bounded by max_memory. Demand reads wait for
+ * Memory: chunk buffers are bounded by three quarters of max_memory (the
+ * rest is for request buffers and metadata). Demand reads wait for
  * memory when it is all in use; readahead is skipped instead, so prefetch
  * slows down under pressure and never grows the process.
  *
