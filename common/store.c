@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -57,6 +58,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/monotime.h"
+#include "common/store_int.h"
 
 /* ---- File format ---------------------------------------------------- */
 
@@ -117,6 +119,8 @@ struct store_entry {
     struct store_entry *hnext; /* hash chain */
     struct store_entry *vnext; /* victim list of one eviction pass */
     struct store_pnode pn;     /* policy links, while LIVE */
+    uint8_t pq;                /* policy: which queue pn is on */
+    uint8_t freq;              /* policy: recent hits (s3fifo) */
     uint64_t len;              /* data bytes */
     uint64_t size;             /* file bytes counted in s->used */
     uint32_t pins;             /* readers using the file */
@@ -146,9 +150,20 @@ struct store_policy_ops {
                                        struct store_entry *after);
 };
 
+/* Ghost entries of s3fifo: table slots per ghost entry. */
+#define STORE_GHOST_SLOTS 4
+
 struct store_policy {
     const struct store_policy_ops *ops;
     struct store_pnode head; /* LRU: head.next is the most recent */
+    /* lru2 and s3fifo: queue 0 (probation / small), queue 1 (protected /
+     * main); head.next is the newest of each. */
+    struct store_pnode q[2];
+    uint64_t qn[2];     /* entries on each queue */
+    int walk_pass;      /* s3fifo: which pass of a victim walk */
+    uint64_t *ghost;    /* s3fifo: eviction sequence number per id slot */
+    size_t nghost;      /* slots, a power of two */
+    uint64_t ghost_seq; /* evictions from the small queue so far */
 };
 
 struct store {
@@ -218,6 +233,253 @@ static const struct store_policy_ops store_lru_ops = {
     .remove = store_lru_remove,
     .next_victim = store_lru_next_victim,
 };
+
+/* ---- Two-queue policies: lru2 and s3fifo ------------------------------ */
+
+static uint64_t store_get_le64(const uint8_t *p);
+
+static void store_q_init(struct store_policy *p)
+{
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        p->q[i].prev = p->q[i].next = &p->q[i];
+        p->qn[i] = 0;
+    }
+}
+
+static void store_q_push(struct store_policy *p, struct store_entry *e, int q)
+{
+    struct store_pnode *h = &p->q[q];
+
+    e->pq = (uint8_t)q;
+    e->pn.prev = h;
+    e->pn.next = h->next;
+    h->next->prev = &e->pn;
+    h->next = &e->pn;
+    p->qn[q]++;
+}
+
+static void store_q_unlink(struct store_policy *p, struct store_entry *e)
+{
+    e->pn.prev->next = e->pn.next;
+    e->pn.next->prev = e->pn.prev;
+    e->pn.prev = e->pn.next = NULL;
+    p->qn[e->pq]--;
+}
+
+/* The oldest entry of queue q, or NULL. */
+static struct store_entry *store_q_tail(struct store_policy *p, int q)
+{
+    return p->q[q].prev == &p->q[q] ? NULL : store_entry_of(p->q[q].prev);
+}
+
+/* The entry older than e on e's queue, or NULL. */
+static struct store_entry *store_q_older(struct store_policy *p,
+                                         struct store_entry *e)
+{
+    return e->pn.prev == &p->q[e->pq] ? NULL : store_entry_of(e->pn.prev);
+}
+
+/*
+ * lru2 (segmented LRU): new chunks enter the probation queue; a hit there
+ * promotes to the protected queue, which holds at most 80 % of the
+ * entries (its oldest fall back to probation). Victims come from the old
+ * end of probation first, so a scan of one-time reads never pushes out
+ * the chunks read twice.
+ */
+static void store_lru2_insert(struct store_policy *p, struct store_entry *e)
+{
+    store_q_push(p, e, 0);
+}
+
+static void store_lru2_touch(struct store_policy *p, struct store_entry *e)
+{
+    struct store_entry *old;
+
+    store_q_unlink(p, e);
+    store_q_push(p, e, 1);
+    while (p->qn[1] > 4 * (p->qn[0] + p->qn[1]) / 5 &&
+           (old = store_q_tail(p, 1)) != NULL) {
+        store_q_unlink(p, old);
+        store_q_push(p, old, 0);
+    }
+}
+
+static void store_lru2_remove(struct store_policy *p, struct store_entry *e)
+{
+    store_q_unlink(p, e);
+}
+
+static struct store_entry *store_lru2_next_victim(struct store_policy *p,
+                                                  struct store_entry *after)
+{
+    struct store_entry *e;
+
+    if (!after)
+        return (e = store_q_tail(p, 0)) ? e : store_q_tail(p, 1);
+    e = store_q_older(p, after);
+    if (!e && after->pq == 0)
+        e = store_q_tail(p, 1);
+    return e;
+}
+
+static const struct store_policy_ops store_lru2_ops = {
+    .name = "lru2",
+    .insert = store_lru2_insert,
+    .touch = store_lru2_touch,
+    .remove = store_lru2_remove,
+    .next_victim = store_lru2_next_victim,
+};
+
+/*
+ * s3fifo (Yang et al., SOSP'23): a small FIFO (queue 0, ~10 % of the
+ * entries) takes new chunks; a chunk read again while in it moves to the
+ * main FIFO (queue 1), one never read again is evicted early and leaves
+ * a ghost; a new chunk whose ghost is recent goes straight to main. Main
+ * is a FIFO with a 2-bit frequency: an entry with hits left is reinserted
+ * (one hit spent) instead of evicted. The ghost set is a table of
+ * eviction sequence numbers indexed by id hash, so membership is O(1)
+ * and approximate; it remembers about as many ids as main holds.
+ *
+ * The store walks victims with next_victim; a walk starts by giving the
+ * tails their second chances (the reinsertions above), then offers small
+ * (when over its share) and main from the old end, passing entries that
+ * still have hits, and in a second pass anything, so a walk can always
+ * free enough.
+ */
+static size_t store_ghost_slot(const struct store_policy *p,
+                               const struct chunk_id *id)
+{
+    return (size_t)store_get_le64(id->b) & (p->nghost - 1);
+}
+
+static bool store_ghost_has(struct store_policy *p, const struct chunk_id *id)
+{
+    uint64_t seq = p->ghost[store_ghost_slot(p, id)];
+    uint64_t window = p->qn[1] > 64 ? p->qn[1] : 64;
+
+    return seq != 0 && p->ghost_seq - seq < window;
+}
+
+static void store_s3fifo_insert(struct store_policy *p, struct store_entry *e)
+{
+    /* Keep about STORE_GHOST_SLOTS slots per entry; growing forgets the
+     * ghosts, which only costs a few early evictions. */
+    if (p->qn[0] + p->qn[1] >= p->nghost / STORE_GHOST_SLOTS) {
+        free(p->ghost);
+        p->nghost *= 2;
+        p->ghost = xcalloc(p->nghost, sizeof(*p->ghost));
+    }
+    e->freq = 0;
+    store_q_push(p, e, store_ghost_has(p, &e->id) ? 1 : 0);
+}
+
+static void store_s3fifo_touch(struct store_policy *p, struct store_entry *e)
+{
+    if (e->freq < 3)
+        e->freq++;
+}
+
+static void store_s3fifo_remove(struct store_policy *p, struct store_entry *e)
+{
+    if (e->pq == 0 && e->freq == 0) {
+        p->ghost[store_ghost_slot(p, &e->id)] = ++p->ghost_seq;
+    }
+    store_q_unlink(p, e);
+}
+
+static bool store_s3fifo_small_first(const struct store_policy *p)
+{
+    return p->qn[0] * 10 >= p->qn[0] + p->qn[1];
+}
+
+/* Second chances at the old ends, bounded by the queues' lengths. */
+static void store_s3fifo_reshuffle(struct store_policy *p)
+{
+    struct store_entry *e;
+    uint64_t n;
+
+    for (n = p->qn[0]; n > 0 && (e = store_q_tail(p, 0)) && e->freq > 0; n--) {
+        store_q_unlink(p, e);
+        e->freq = 0;
+        store_q_push(p, e, 1);
+    }
+    for (n = p->qn[1]; n > 0 && (e = store_q_tail(p, 1)) && e->freq > 0; n--) {
+        store_q_unlink(p, e);
+        e->freq--;
+        store_q_push(p, e, 1);
+    }
+}
+
+static struct store_entry *store_s3fifo_next_victim(struct store_policy *p,
+                                                    struct store_entry *after)
+{
+    int first, q;
+    struct store_entry *e;
+
+    if (!after) {
+        store_s3fifo_reshuffle(p);
+        p->walk_pass = 0;
+    }
+    first = store_s3fifo_small_first(p) ? 0 : 1;
+    for (;;) {
+        if (!after) {
+            q = first;
+            e = store_q_tail(p, q);
+        } else {
+            q = after->pq;
+            e = store_q_older(p, after);
+        }
+        while (e && p->walk_pass == 0 && e->freq > 0)
+            e = store_q_older(p, e);
+        if (e)
+            return e;
+        if (q == first) {
+            /* The other queue, from its old end. */
+            e = store_q_tail(p, 1 - first);
+            while (e && p->walk_pass == 0 && e->freq > 0)
+                e = store_q_older(p, e);
+            if (e)
+                return e;
+        }
+        if (p->walk_pass == 1)
+            return NULL;
+        p->walk_pass = 1;
+        after = NULL;
+    }
+}
+
+static const struct store_policy_ops store_s3fifo_ops = {
+    .name = "s3fifo",
+    .insert = store_s3fifo_insert,
+    .touch = store_s3fifo_touch,
+    .remove = store_s3fifo_remove,
+    .next_victim = store_s3fifo_next_victim,
+};
+
+/* Picks the policy named in the options. 0 or -EINVAL. */
+static int store_policy_init(struct store *s, char *err, size_t errlen)
+{
+    const char *name = s->opts.policy ? s->opts.policy : "lru";
+
+    s->opts.policy = NULL; /* borrowed only for store_open() */
+    if (strcmp(name, "lru") == 0) {
+        s->policy.ops = &store_lru_ops;
+        store_lru_init(&s->policy);
+        return 0;
+    }
+    if (strcmp(name, "lru2") == 0 || strcmp(name, "s3fifo") == 0) {
+        s->policy.ops = name[0] == 'l' ? &store_lru2_ops : &store_s3fifo_ops;
+        store_q_init(&s->policy);
+        s->policy.nghost = 1024;
+        s->policy.ghost = xcalloc(s->policy.nghost, sizeof(uint64_t));
+        return 0;
+    }
+    snprintf(err, errlen, "unknown eviction policy '%s' (lru, lru2, s3fifo)",
+             name);
+    return -EINVAL;
+}
 
 /* ---- Small helpers -------------------------------------------------- */
 
@@ -830,6 +1092,89 @@ out:
     return rc;
 }
 
+/*
+ * Checks the blocks that [off, off + len) of the data touches, through a
+ * read-only mapping of just those blocks (no copy into user space). The
+ * data starts page-aligned and blocks are whole pages, so the mapping
+ * starts exactly at the first block. 0, -EIO or -errno.
+ */
+static int store_verify_span(int fd, const struct store_hdr *h, uint64_t off,
+                             uint64_t len)
+{
+    uint64_t first = off / STORE_BLOCK_SIZE, end = off + len, last, span, b;
+    uint64_t bstart, blen;
+    uint8_t *map;
+    int rc = 0;
+
+    if (len == 0)
+        return 0;
+    last = (end - 1) / STORE_BLOCK_SIZE;
+    span = (last + 1) * STORE_BLOCK_SIZE;
+    if (span > h->len)
+        span = h->len;
+    span -= first * STORE_BLOCK_SIZE;
+    map = mmap(NULL, span, PROT_READ, MAP_SHARED, fd,
+               (off_t)(STORE_HDR_SIZE + first * STORE_BLOCK_SIZE));
+    if (map == MAP_FAILED)
+        return -errno;
+    for (b = first; b <= last; b++) {
+        bstart = (b - first) * STORE_BLOCK_SIZE;
+        blen =
+            span - bstart < STORE_BLOCK_SIZE ? span - bstart : STORE_BLOCK_SIZE;
+        if (!store_block_ok(h, b, map + bstart, blen)) {
+            rc = -EIO;
+            break;
+        }
+    }
+    munmap(map, span);
+    return rc;
+}
+
+int store_open_range(struct store *s, const struct chunk_id *id, uint64_t off,
+                     uint64_t len, int *fd, uint64_t *data_off,
+                     uint64_t *chunk_len)
+{
+    struct store_entry *e;
+    struct store_hdr h;
+    struct stat st;
+    uint8_t *hdr = NULL;
+    int rc, f = -1;
+
+    e = store_pin(s, id);
+    if (!e)
+        return -ENOENT;
+    hdr = xmalloc(STORE_HDR_SIZE);
+    rc = store_file_open(s, id, hdr, &h, &f);
+    if (rc < 0)
+        goto out;
+    /* A truncated file would make the mapping fault: check its size. */
+    if (fstat(f, &st) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if ((uint64_t)st.st_size != store_file_size(h.len)) {
+        rc = -EIO;
+        goto out;
+    }
+    if (off < h.len) {
+        if (len > h.len - off)
+            len = h.len - off;
+        rc = store_verify_span(f, &h, off, len);
+        if (rc < 0)
+            goto out;
+    }
+    *fd = f;
+    *data_off = STORE_HDR_SIZE;
+    *chunk_len = h.len;
+    f = -1;
+out:
+    if (f >= 0)
+        close(f);
+    free(hdr);
+    store_unpin(s, e, rc);
+    return rc;
+}
+
 bool store_contains(struct store *s, const struct chunk_id *id, uint64_t *len)
 {
     struct store_entry *e;
@@ -1017,6 +1362,7 @@ void store_opts_init(struct store_opts *o)
     o->high_pct = 95;
     o->low_pct = 90;
     o->fsync = false;
+    o->policy = NULL;
 }
 
 /* A chunk file found by the scan, for sorting by age. */
@@ -1304,8 +1650,9 @@ struct store *store_open(const char *dir, const struct store_opts *o, char *err,
     s->low = store_pct(s->opts.capacity, s->opts.low_pct);
     s->nbuckets = 1024;
     s->buckets = xcalloc(s->nbuckets, sizeof(*s->buckets));
-    s->policy.ops = &store_lru_ops;
-    store_lru_init(&s->policy);
+    rc = store_policy_init(s, err, errlen);
+    if (rc < 0)
+        goto fail;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     if (getrandom(&s->tmp_seed, sizeof(s->tmp_seed), GRND_NONBLOCK) !=
@@ -1352,10 +1699,63 @@ void store_close(struct store *s)
         }
     }
     free(s->buckets);
+    free(s->policy.ghost);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
     if (s->dirfd >= 0)
         close(s->dirfd);
     free(s->dir);
     free(s);
+}
+
+/* ---- Policy simulator (store_int.h) ---------------------------------- */
+
+struct store *store_policy_sim_new(const char *policy, size_t capacity)
+{
+    struct store *s = xcalloc(1, sizeof(*s));
+
+    s->dir = xstrdup("(sim)");
+    s->dirfd = -1;
+    store_opts_init(&s->opts);
+    s->opts.capacity = capacity;
+    s->opts.policy = policy;
+    s->nbuckets = 1024;
+    s->buckets = xcalloc(s->nbuckets, sizeof(*s->buckets));
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    if (store_policy_init(s, NULL, 0) < 0) {
+        store_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+bool store_policy_sim_access(struct store *s, uint64_t key)
+{
+    struct chunk_id id;
+    struct store_entry *e;
+
+    memset(&id, 0, sizeof(id));
+    store_put_le64(id.b, XXH3_64bits(&key, sizeof(key)));
+    store_put_le64(id.b + 8, key);
+    e = do_store_lookup(s, &id);
+    if (e) {
+        s->policy.ops->touch(&s->policy, e);
+        return true;
+    }
+    while (s->live >= s->opts.capacity) {
+        e = s->policy.ops->next_victim(&s->policy, NULL);
+        do_store_doom(s, e);
+        do_store_bury(s, e);
+    }
+    e = do_store_insert(s, &id, STORE_WRITING);
+    e->size = e->len = 1;
+    s->used++;
+    do_store_make_live(s, e);
+    return false;
+}
+
+void store_policy_sim_free(struct store *s)
+{
+    store_close(s);
 }

@@ -47,10 +47,12 @@
 struct store;
 
 struct store_opts {
-    uint64_t capacity; /* bytes of chunk files (header + data) */
-    unsigned high_pct; /* a put past this % of capacity evicts ... */
-    unsigned low_pct;  /* ... down to this % (0 < low <= high <= 100) */
-    bool fsync;        /* fsync each file (and its directory) on put */
+    uint64_t capacity;  /* bytes of chunk files (header + data) */
+    unsigned high_pct;  /* a put past this % of capacity evicts ... */
+    unsigned low_pct;   /* ... down to this % (0 < low <= high <= 100) */
+    bool fsync;         /* fsync each file (and its directory) on put */
+    const char *policy; /* eviction policy: "lru" (NULL), "lru2", "s3fifo";
+                           borrowed for the store_open() call only */
 };
 
 struct store_stats {
@@ -131,6 +133,19 @@ int store_remove(struct store *s, const struct chunk_id *id);
  */
 int store_open_chunk(struct store *s, const struct chunk_id *id, int *fd,
                      uint64_t *data_off, uint64_t *len);
+
+/*
+ * Like store_open_chunk(), but checks only the 64 KiB blocks that bytes
+ * [off, off + len) of the data touch (len UINT64_MAX: to the end), so a
+ * small range of a large chunk costs one block of hashing. The file's
+ * size is checked against its header, so a truncated file is -EIO too.
+ * An off at or past the data's end checks nothing and succeeds: the
+ * caller sees *chunk_len and refuses the range. Nothing is positioned:
+ * the caller sends from *data_off + off. The caller owns *fd.
+ */
+int store_open_range(struct store *s, const struct chunk_id *id, uint64_t off,
+                     uint64_t len, int *fd, uint64_t *data_off,
+                     uint64_t *chunk_len);
 
 /* A consistent snapshot of the counters. */
 void store_get_stats(struct store *s, struct store_stats *out);

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * admin.c: GET /metrics (Prometheus text) and GET /v1/status (JSON).
+ */
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "common/buf.h"
+#include "common/monotime.h"
+#include "pcpd/flight.h"
+#include "pcpd/http.h"
+#include "pcpd/pcpd.h"
+
+void pcpd_admin_metrics(struct pcpd_worker *w, struct evhttp_request *req)
+{
+    struct pcpd *pd = w->pd;
+    struct evbuffer *b;
+    struct buf text;
+
+    buf_init(&text, 4u << 20);
+    pcpd_metrics_render(pd, &text);
+    b = evbuffer_new();
+    evbuffer_add(b, text.data ? text.data : "", text.len);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4");
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+    buf_free(&text);
+    pcpd_http_done(pd, 200);
+}
+
+static json_t *pcpd_admin_tiers(struct pcpd *pd)
+{
+    json_t *a = json_array();
+    struct store_stats st;
+    size_t i;
+
+    for (i = 0; i < pd->tiers.n; i++) {
+        struct pcpd_tier *t = &pd->tiers.v[i];
+
+        store_get_stats(t->store, &st);
+        json_array_append_new(
+            a,
+            json_pack(
+                "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "name", t->name,
+                "dir", t->dir, "capacity", (json_int_t)st.capacity, "used",
+                (json_int_t)st.used_bytes, "chunks", (json_int_t)st.chunks,
+                "hits", (json_int_t)__atomic_load_n(&t->hits, __ATOMIC_RELAXED),
+                "evictions", (json_int_t)st.evictions, "corrupt",
+                (json_int_t)st.corrupt));
+    }
+    return a;
+}
+
+void pcpd_admin_status(struct pcpd_worker *w, struct evhttp_request *req)
+{
+    struct pcpd *pd = w->pd;
+    struct pcpd_flights_stats fs;
+    struct evbuffer *b;
+    json_t *j;
+    char *text;
+
+    pcpd_flights_get_stats(pd->flights, &fs);
+    j = json_pack(
+        "{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:{s:I, s:I, s:I}}", "service",
+        "pcpd", "version", PCACHE_VERSION, "state",
+        __atomic_load_n(&pd->stopping, __ATOMIC_RELAXED) ? "stopping"
+                                                         : "serving",
+        "uptime_s", (json_int_t)((monotime_ms() - pd->start_ms) / 1000),
+        "workers", (json_int_t)pd->nworkers, "inflight",
+        (json_int_t)__atomic_load_n(&pd->inflight, __ATOMIC_RELAXED), "tiers",
+        pcpd_admin_tiers(pd), "flights", "count", (json_int_t)fs.flights,
+        "bytes", (json_int_t)fs.mem, "refused", (json_int_t)fs.refused);
+    text = json_dumps(j, JSON_INDENT(1));
+    b = evbuffer_new();
+    evbuffer_add_printf(b, "%s\n", text ? text : "{}");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/json");
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+    free(text);
+    json_decref(j);
+    pcpd_http_done(pd, 200);
+}

@@ -1,0 +1,597 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * chunk.c: GET /v1/chunk/<pbucket>/<key>?etag=&index=&chunk_size=
+ *
+ * DESIGN
+ * A hit is answered at once: the fastest tier with a good copy of the
+ * range gives a file descriptor, and the range goes out with
+ * evbuffer_add_file (sendfile: no byte is copied in user space).
+ *
+ * A miss joins the chunk's flight (flight.h), starting it when it is the
+ * first: one ranged GET with If-Match on this worker's S3 client for the
+ * routed backend, streamed into the flight's buffer. Every request on
+ * the flight, on any worker, is a struct pcpd_creq whose waiter event is
+ * activated as bytes arrive; it then sends what it has not sent yet by
+ * reference into the flight's buffer. A whole-chunk reply starts with the
+ * first bytes (chunked encoding: the chunk's length is only known at the
+ * end); a ranged reply starts once its range is in memory. When the GET
+ * ends, a pool job writes the chunk into the fastest tier, and only then
+ * does the flight leave the table, so no request can miss the chunk in
+ * both places and start a second GET.
+ *
+ * A request is in one of three states, set only by pcpd_creq_set_state():
+ * WAITING (nothing sent), STREAMING (headers sent), DONE (answered or
+ * dropped; freed).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/monotime.h"
+#include "common/s3.h"
+#include "pcpd/flight.h"
+#include "pcpd/http.h"
+#include "pcpd/pcpd.h"
+#include "pcpd/pool.h"
+#include "pcpd/request.h"
+
+enum pcpd_creq_state {
+    PCPD_CREQ_WAITING,
+    PCPD_CREQ_STREAMING,
+    PCPD_CREQ_DONE,
+};
+
+static const char *const pcpd_creq_state_names[] = {"waiting", "streaming",
+                                                    "done"};
+
+/* One chunk request served from a flight. Owned by its worker's loop. */
+struct pcpd_creq {
+    struct pcpd_worker *w;
+    struct evhttp_request *req;
+    struct evhttp_connection *conn;
+    struct pcpd_flight *flight; /* a reference */
+    struct pcpd_flight_waiter waiter;
+    struct pcpd_range range;
+    bool ranged;
+    bool joined;   /* another request started the flight */
+    bool closed;   /* the connection went away */
+    bool aborting; /* we are closing the connection ourselves */
+    enum pcpd_creq_state state;
+    uint64_t sent; /* next byte of the chunk to send */
+    uint64_t end;  /* end of the reply's bytes; UINT64_MAX until known */
+    int status;
+};
+
+/* One backend GET; owned by the worker that started it. */
+struct pcpd_fetch {
+    struct pcpd_worker *w;
+    struct pcpd_flight *flight; /* a reference */
+    struct s3_sink sink;
+    char etag[PCPD_ETAG_MAX + 3];
+    uint64_t t0;
+};
+
+static void pcpd_creq_set_state(struct pcpd_creq *c, enum pcpd_creq_state s)
+{
+    /* Forward only: WAITING -> STREAMING -> DONE, or WAITING -> DONE. */
+    assert(s > c->state);
+    log_debug(LOG_SUB_HTTP, "chunk: request %p: %s -> %s", (void *)c,
+              pcpd_creq_state_names[c->state], pcpd_creq_state_names[s]);
+    c->state = s;
+}
+
+/* ---- Replies ---------------------------------------------------------- */
+
+static void pcpd_chunk_headers(struct evhttp_request *req, const char *cache,
+                               const char *tier, const struct chunk_id *id)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    char hex[CHUNK_ID_HEX_LEN + 1];
+
+    chunk_id_hex(id, hex);
+    evhttp_add_header(h, "Content-Type", "application/octet-stream");
+    evhttp_add_header(h, "X-Pcache-Cache", cache);
+    evhttp_add_header(h, "X-Pcache-Tier", tier);
+    evhttp_add_header(h, "X-Pcache-Chunk", hex);
+    evhttp_add_header(h, "Accept-Ranges", "bytes");
+}
+
+static void pcpd_content_range(struct evhttp_request *req, uint64_t off,
+                               uint64_t n, int64_t total)
+{
+    char v[96];
+
+    if (total >= 0)
+        snprintf(v, sizeof(v), "bytes %" PRIu64 "-%" PRIu64 "/%" PRId64, off,
+                 off + n - 1, total);
+    else
+        snprintf(v, sizeof(v), "bytes %" PRIu64 "-%" PRIu64 "/*", off,
+                 off + n - 1);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Range",
+                      v);
+}
+
+static void pcpd_reply_416(struct pcpd *pd, struct evhttp_request *req,
+                           uint64_t len)
+{
+    char v[64];
+
+    snprintf(v, sizeof(v), "bytes */%" PRIu64, len);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Range",
+                      v);
+    pcpd_http_error(pd, req, 416, "InvalidRange",
+                    "the range is outside the chunk");
+}
+
+static void pcpd_reply_rc(struct pcpd *pd, struct evhttp_request *req, int rc,
+                          const char *msg)
+{
+    const char *code;
+    int status = pcpd_http_status(rc, &code);
+
+    pcpd_http_error(pd, req, status, code, msg && *msg ? msg : strerror(-rc));
+}
+
+/* ---- Hits -------------------------------------------------------------- */
+
+/*
+ * Serves the chunk from a tier if one has it. 0 when answered, -ENOENT
+ * on a miss (nothing sent).
+ */
+static int pcpd_chunk_hit(struct pcpd_worker *w, struct evhttp_request *req,
+                          const struct chunk_id *id, bool ranged,
+                          const struct pcpd_range *range)
+{
+    struct pcpd *pd = w->pd;
+    uint64_t data_off, len, off = 0, n, want_off = 0, want_len = UINT64_MAX;
+    struct evbuffer *b;
+    size_t tier;
+    int fd, rc, status = 200;
+
+    if (ranged && !range->suffix) {
+        want_off = range->first;
+        want_len = range->last == UINT64_MAX ? UINT64_MAX
+                                             : range->last - range->first + 1;
+    }
+    rc = pcpd_tiers_open_range(&pd->tiers, id, want_off, want_len, &fd,
+                               &data_off, &len, &tier);
+    if (rc < 0)
+        return rc;
+    n = len;
+    if (ranged) {
+        if (pcpd_range_resolve(range, len, &off, &n) < 0) {
+            close(fd);
+            pcpd_reply_416(pd, req, len);
+            return 0;
+        }
+        status = 206;
+        pcpd_content_range(req, off, n, (int64_t)len);
+    }
+    pcpd_chunk_headers(req, "hit", pd->tiers.v[tier].name, id);
+    b = evbuffer_new();
+    if (n == 0)
+        close(fd);
+    else if (evbuffer_add_file(b, fd, (ev_off_t)(data_off + off), (ev_off_t)n) <
+             0) {
+        /* evbuffer_add_file closes fd on failure too. */
+        evbuffer_free(b);
+        pcpd_http_error(pd, req, 500, "InternalError", "cannot send the file");
+        return 0;
+    }
+    evhttp_send_reply(req, status, status == 200 ? "OK" : "Partial Content", b);
+    evbuffer_free(b);
+    PCPD_COUNT(pd, chunk_hits, 1);
+    __atomic_add_fetch(&pd->tiers.v[tier].hit_bytes, n, __ATOMIC_RELAXED);
+    pcpd_http_done(pd, status);
+    return 0;
+}
+
+/* ---- Fetch (the worker that started the flight) ----------------------- */
+
+static int pcpd_fetch_sink_cb(const void *data, size_t len, void *arg)
+{
+    struct pcpd_fetch *ft = arg;
+
+    PCPD_COUNT(ft->w->pd, backend_bytes, len);
+    return pcpd_flight_append(ft->flight, data, len);
+}
+
+/* The flight's work is over: out of the table, our reference dropped. */
+static void pcpd_fetch_release(struct pcpd *pd, struct pcpd_flight *f)
+{
+    pcpd_flights_remove(pd->flights, f);
+    pcpd_flight_unref(f);
+    __atomic_sub_fetch(&pd->jobs, 1, __ATOMIC_RELAXED);
+}
+
+static void pcpd_fetch_put_job(void *arg)
+{
+    struct pcpd_fetch *ft = arg;
+    struct pcpd_flight *f = ft->flight;
+
+    f->put_rc = pcpd_tiers_put(&ft->w->pd->tiers, f->tier, &f->id, f->data,
+                               f->received);
+}
+
+static void pcpd_fetch_put_done_cb(void *arg)
+{
+    struct pcpd_fetch *ft = arg;
+    struct pcpd *pd = ft->w->pd;
+
+    if (ft->flight->put_rc < 0)
+        PCPD_COUNT(pd, cache_put_failures, 1);
+    pcpd_fetch_release(pd, ft->flight);
+    free(ft);
+}
+
+/* ETags compared without their quotes (radosgw drops them in places). */
+static bool pcpd_etag_same(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+
+    if (la >= 2 && a[0] == '"' && a[la - 1] == '"') {
+        a++;
+        la -= 2;
+    }
+    if (lb >= 2 && b[0] == '"' && b[lb - 1] == '"') {
+        b++;
+        lb -= 2;
+    }
+    return la == lb && memcmp(a, b, la) == 0;
+}
+
+static void pcpd_fetch_done_cb(struct s3_req *sreq, int rc, void *arg)
+{
+    struct pcpd_fetch *ft = arg;
+    struct pcpd *pd = ft->w->pd;
+    struct pcpd_flight *f = ft->flight;
+    const struct s3_object_meta *m = sreq ? s3_req_meta(sreq) : NULL;
+    char msg[512] = "";
+
+    pcpd_metrics_latency(pd, monotime_ns() - ft->t0);
+    /* s3rver ignores If-Match: check the ETag the answer carries too. */
+    if (rc == 0 && m && m->etag[0] && !pcpd_etag_same(m->etag, ft->etag)) {
+        rc = -ESTALE;
+        snprintf(msg, sizeof(msg), "object changed: ETag is now %s", m->etag);
+    }
+    if (rc < 0) {
+        PCPD_COUNT(pd, backend_errors, 1);
+        if (rc == -ESTALE)
+            PCPD_COUNT(pd, etag_mismatch, 1);
+        if (!msg[0] && sreq)
+            s3_error_format(s3_req_error(sreq), msg, sizeof(msg));
+        log_info("chunk %s: backend GET failed: %s", f->key, msg);
+    }
+    pcpd_flight_finish(f, rc, msg);
+    if (rc == 0 &&
+        pcpd_pool_submit(pd->pool, pcpd_fetch_put_job, pcpd_fetch_put_done_cb,
+                         ft, ft->w->base) == 0)
+        return;
+    if (rc == 0)
+        PCPD_COUNT(pd, cache_put_failures, 1);
+    pcpd_fetch_release(pd, f);
+    free(ft);
+}
+
+static void pcpd_fetch_start(struct pcpd_worker *w, struct pcpd_flight *f,
+                             const struct pcpd_chunk_ref *ref, size_t backend)
+{
+    struct pcpd *pd = w->pd;
+    const struct pcpd_backend *b = &pd->routes->backends[backend];
+    struct pcpd_fetch *ft = xcalloc(1, sizeof(*ft));
+
+    ft->w = w;
+    ft->flight = f; /* the caller's reference, handed over */
+    if (ref->etag[0] == '"')
+        snprintf(ft->etag, sizeof(ft->etag), "%s", ref->etag);
+    else
+        snprintf(ft->etag, sizeof(ft->etag), "\"%s\"", ref->etag);
+    ft->sink.kind = S3_SINK_CB;
+    ft->sink.cb = pcpd_fetch_sink_cb;
+    ft->sink.cb_arg = ft;
+    ft->t0 = monotime_ns();
+    f->key = xasprintf("%s/%s#%" PRIu64, ref->pbucket, ref->key, ref->index);
+    f->tier = 0;
+    __atomic_add_fetch(&pd->jobs, 1, __ATOMIC_RELAXED);
+    PCPD_COUNT(pd, backend_gets, 1);
+    s3_get_start(w->clients[backend], b->bucket, ref->key,
+                 ref->index * ref->chunk_size, ref->chunk_size, ft->etag,
+                 &ft->sink, pcpd_fetch_done_cb, ft);
+}
+
+/* ---- Requests waiting on a flight ------------------------------------- */
+
+static void pcpd_creq_unref_cb(const void *data, size_t len, void *arg)
+{
+    pcpd_flight_unref(arg);
+}
+
+/* Ends c: the reply is complete or the connection is gone. */
+static void pcpd_creq_finish(struct pcpd_creq *c)
+{
+    pcpd_flight_unwatch(c->flight, &c->waiter);
+    event_free(c->waiter.ev);
+    if (!c->closed && !c->aborting && c->conn)
+        evhttp_connection_set_closecb(c->conn, NULL, NULL);
+    pcpd_flight_unref(c->flight);
+    pcpd_creq_set_state(c, PCPD_CREQ_DONE);
+    free(c);
+}
+
+static void pcpd_creq_close_cb(struct evhttp_connection *conn, void *arg)
+{
+    struct pcpd_creq *c = arg;
+
+    if (c->aborting)
+        return;
+    c->closed = true;
+    /* Finish on our own event, not inside evhttp's teardown. */
+    event_active(c->waiter.ev, EV_READ, 0);
+}
+
+static void pcpd_creq_send(struct pcpd_creq *c, size_t received)
+{
+    struct pcpd_flight *f = c->flight;
+    uint64_t upto = received < c->end ? received : c->end;
+    struct evbuffer *b;
+
+    if (upto <= c->sent)
+        return;
+    b = evbuffer_new();
+    pcpd_flight_ref(f);
+    evbuffer_add_reference(b, f->data + c->sent, (size_t)(upto - c->sent),
+                           pcpd_creq_unref_cb, f);
+    PCPD_COUNT(c->w->pd, bytes_served_miss, upto - c->sent);
+    c->sent = upto;
+    evhttp_send_reply_chunk(c->req, b);
+    evbuffer_free(b);
+}
+
+/*
+ * Starts the reply once enough is known. Returns false while waiting; true
+ * once headers went out or the request was answered (state says which).
+ */
+static bool pcpd_creq_start(struct pcpd_creq *c, enum pcpd_flight_state st,
+                            size_t received)
+{
+    struct pcpd *pd = c->w->pd;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    uint64_t off = 0, n;
+    char v[32];
+
+    if (c->ranged) {
+        if (st == PCPD_FLIGHT_DONE) {
+            if (pcpd_range_resolve(&c->range, received, &off, &n) < 0) {
+                evhttp_connection_set_closecb(c->conn, NULL, NULL);
+                pcpd_reply_416(pd, c->req, received);
+                return true;
+            }
+        } else if (!c->range.suffix && c->range.last != UINT64_MAX &&
+                   received > c->range.last) {
+            off = c->range.first;
+            n = c->range.last - c->range.first + 1;
+        } else {
+            return false;
+        }
+        pcpd_content_range(c->req, off, n,
+                           st == PCPD_FLIGHT_DONE ? (int64_t)received : -1);
+        c->end = off + n;
+        c->status = 206;
+    } else {
+        if (st != PCPD_FLIGHT_DONE && received == 0)
+            return false;
+        c->status = 200;
+        c->end = st == PCPD_FLIGHT_DONE ? received : UINT64_MAX;
+    }
+    if (c->end != UINT64_MAX) {
+        snprintf(v, sizeof(v), "%" PRIu64, c->end - off);
+        evhttp_add_header(h, "Content-Length", v);
+    }
+    pcpd_chunk_headers(c->req, c->joined ? "join" : "miss", "backend",
+                       &c->flight->id);
+    c->sent = off;
+    evhttp_send_reply_start(c->req, c->status,
+                            c->status == 200 ? "OK" : "Partial Content");
+    pcpd_creq_set_state(c, PCPD_CREQ_STREAMING);
+    return true;
+}
+
+/* The fetch failed after bytes went out: the client must see a cut. */
+static void pcpd_creq_abort(struct pcpd_creq *c)
+{
+    PCPD_COUNT(c->w->pd, aborted_streams, 1);
+    c->aborting = true;
+    /* Frees the connection and c->req with it. */
+    evhttp_connection_free(c->conn);
+}
+
+static void pcpd_creq_progress_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pcpd_creq *c = arg;
+    struct pcpd *pd = c->w->pd;
+    enum pcpd_flight_state st;
+    size_t received;
+    char msg[256];
+    int rc;
+
+    if (c->closed) {
+        /* evhttp detached the request from the dead connection. */
+        evhttp_request_free(c->req);
+        pcpd_http_done(pd, 499);
+        pcpd_creq_finish(c);
+        return;
+    }
+    pcpd_flight_peek(c->flight, &st, &received, &rc, msg, sizeof(msg));
+    if (st == PCPD_FLIGHT_FAILED) {
+        if (c->state == PCPD_CREQ_WAITING) {
+            evhttp_connection_set_closecb(c->conn, NULL, NULL);
+            pcpd_reply_rc(pd, c->req, rc, msg);
+        } else {
+            pcpd_creq_abort(c);
+            pcpd_http_done(pd, 502);
+        }
+        pcpd_creq_finish(c);
+        return;
+    }
+    if (c->state == PCPD_CREQ_WAITING) {
+        if (!pcpd_creq_start(c, st, received))
+            return;
+        if (c->state != PCPD_CREQ_STREAMING) {
+            pcpd_creq_finish(c); /* answered with an error */
+            return;
+        }
+    }
+    if (st == PCPD_FLIGHT_DONE && c->end == UINT64_MAX)
+        c->end = received;
+    pcpd_creq_send(c, received);
+    if (c->sent == c->end) {
+        evhttp_connection_set_closecb(c->conn, NULL, NULL);
+        evhttp_send_reply_end(c->req);
+        pcpd_http_done(pd, c->status);
+        pcpd_creq_finish(c);
+    }
+}
+
+/* Attaches the request to flight f (a reference handed over). */
+static void pcpd_creq_wait(struct pcpd_worker *w, struct evhttp_request *req,
+                           struct pcpd_flight *f, bool joined, bool ranged,
+                           const struct pcpd_range *range)
+{
+    struct pcpd_creq *c = xcalloc(1, sizeof(*c));
+
+    c->w = w;
+    c->req = req;
+    c->conn = evhttp_request_get_connection(req);
+    c->flight = f;
+    c->joined = joined;
+    c->ranged = ranged;
+    if (ranged)
+        c->range = *range;
+    c->end = UINT64_MAX;
+    c->state = PCPD_CREQ_WAITING;
+    c->waiter.ev = event_new(w->base, -1, 0, pcpd_creq_progress_cb, c);
+    evhttp_connection_set_closecb(c->conn, pcpd_creq_close_cb, c);
+    pcpd_flight_watch(f, &c->waiter);
+}
+
+/* ---- The handler ------------------------------------------------------ */
+
+static bool pcpd_tiers_have(struct pcpd *pd, const struct chunk_id *id)
+{
+    size_t i;
+
+    for (i = 0; i < pd->tiers.n; i++) {
+        if (store_contains(pd->tiers.v[i].store, id, NULL))
+            return true;
+    }
+    return false;
+}
+
+/* A miss: join or start the chunk's flight. */
+static void pcpd_chunk_miss(struct pcpd_worker *w, struct evhttp_request *req,
+                            const struct pcpd_chunk_ref *ref,
+                            const struct chunk_id *id, bool ranged,
+                            const struct pcpd_range *range)
+{
+    struct pcpd *pd = w->pd;
+    const struct pcpd_pbucket *pb = NULL;
+    const struct pcpd_route *rt;
+    struct pcpd_flight *f;
+    bool created;
+
+    rt = pcpd_routes_find(pd->routes, ref->pbucket, ref->key, &pb);
+    if (!pb) {
+        pcpd_http_error(pd, req, 404, "NoSuchPbucket", "unknown pbucket");
+        return;
+    }
+    if (!rt) {
+        pcpd_http_error(pd, req, 404, "NoRoute",
+                        "no route of the pbucket matches the key");
+        return;
+    }
+    if (pb->chunk_size && pb->chunk_size != ref->chunk_size) {
+        pcpd_http_error(pd, req, 400, "BadChunkSize",
+                        "chunk_size differs from the pbucket's");
+        return;
+    }
+    f = pcpd_flights_join(pd->flights, id, ref->chunk_size, &created);
+    if (!f) {
+        PCPD_COUNT(pd, flight_refused, 1);
+        pcpd_http_error(pd, req, 503, "SlowDown",
+                        "too many chunks being fetched");
+        return;
+    }
+    if (created && pcpd_tiers_have(pd, id)) {
+        /* Stored by a flight that left the table after our lookup. */
+        pcpd_flight_finish(f, -EAGAIN, NULL);
+        pcpd_flights_remove(pd->flights, f);
+        pcpd_flight_unref(f);
+        if (pcpd_chunk_hit(w, req, id, ranged, range) == 0)
+            return;
+        pcpd_http_error(pd, req, 503, "SlowDown", "chunk evicted; retry");
+        return;
+    }
+    if (created) {
+        PCPD_COUNT(pd, chunk_misses, 1);
+        pcpd_flight_ref(f);
+        pcpd_fetch_start(w, f, ref, rt->backend);
+    } else {
+        PCPD_COUNT(pd, chunk_joins, 1);
+    }
+    pcpd_creq_wait(w, req, f, !created, ranged, range);
+}
+
+void pcpd_chunk_handle(struct pcpd_worker *w, struct evhttp_request *req,
+                       const char *path)
+{
+    struct pcpd *pd = w->pd;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *rh;
+    struct pcpd_chunk_ref ref = {{0}};
+    struct pcpd_range range;
+    struct chunk_id id;
+    bool ranged = false;
+    char msg[128];
+    int rc;
+
+    rc = pcpd_request_parse_chunk(path, evhttp_uri_get_query(uri), &ref, msg,
+                                  sizeof(msg));
+    if (rc < 0) {
+        pcpd_http_error(pd, req, 400, "BadRequest", msg);
+        return;
+    }
+    rh = evhttp_find_header(evhttp_request_get_input_headers(req), "Range");
+    if (rh) {
+        if (pcpd_request_parse_range(rh, &range) < 0) {
+            pcpd_http_error(pd, req, 400, "BadRange",
+                            "expected one range: bytes=a-b, a- or -n");
+            goto out;
+        }
+        if (!range.suffix && range.first >= ref.chunk_size) {
+            pcpd_reply_416(pd, req, ref.chunk_size);
+            goto out;
+        }
+        ranged = true;
+    }
+    if (pcpd_auth_check(pd, req, ref.pbucket, ref.key, "read") < 0) {
+        pcpd_http_error(pd, req, 403, "Forbidden", "not allowed");
+        goto out;
+    }
+    chunk_id_make(&id, ref.pbucket, ref.key, ref.etag, ref.index,
+                  ref.chunk_size);
+    if (pcpd_chunk_hit(w, req, &id, ranged, &range) == 0)
+        goto out;
+    pcpd_chunk_miss(w, req, &ref, &id, ranged, &range);
+out:
+    pcpd_chunk_ref_fini(&ref);
+}

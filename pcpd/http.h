@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http.h: pcpd's HTTP edge: the dispatcher that routes each request to
+ * its handler, and the helpers every handler shares (error replies, the
+ * one errno -> status table, request accounting).
+ *
+ * Threads: everything runs on the worker loop that owns the request.
+ */
+#ifndef PCPD_HTTP_H
+#define PCPD_HTTP_H
+
+#include <stdint.h>
+
+#include "pcpd/metrics.h"
+
+struct evhttp_request;
+struct pcpd;
+struct pcpd_worker;
+
+/* Sets limits, timeouts and the dispatcher on the worker's evhttp. */
+void pcpd_http_setup(struct pcpd_worker *w);
+
+/* The HTTP status and error code for -errno rc (the one table). */
+int pcpd_http_status(int rc, const char **code);
+
+/*
+ * Sends a JSON error reply {"error": code, "message": msg} and ends the
+ * request's accounting (pcpd_http_done).
+ */
+void pcpd_http_error(struct pcpd *pd, struct evhttp_request *req, int status,
+                     const char *code, const char *msg);
+/* Counts a finished request's status and drops it from inflight. */
+void pcpd_http_done(struct pcpd *pd, int status);
+
+/*
+ * Auth hook (issue 5): called for every /v1/ request before any work,
+ * with the pbucket, key ("" when none) and operation ("read", "write",
+ * "list", "delete", "admin"). Returns 0 to allow or -EACCES/-EPERM; the
+ * caller replies 401/403. For now it allows everything: tokens are not
+ * implemented yet.
+ */
+int pcpd_auth_check(struct pcpd *pd, struct evhttp_request *req,
+                    const char *pbucket, const char *key, const char *op);
+
+/* Handlers (chunk.c, admin.c). Each one answers the request. */
+void pcpd_chunk_handle(struct pcpd_worker *w, struct evhttp_request *req,
+                       const char *path);
+void pcpd_admin_metrics(struct pcpd_worker *w, struct evhttp_request *req);
+void pcpd_admin_status(struct pcpd_worker *w, struct evhttp_request *req);
+
+#endif

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c: pcpd, the cache node. Parses the config, builds the node, runs
+ * the workers, and on the main thread handles signals: SIGTERM/SIGINT stop
+ * accepting and wait (at most shutdown_timeout) for requests in flight,
+ * then exit 0; SIGHUP reopens the log.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/monotime.h"
+#include "pcpd/pcpd.h"
+
+/* What the main loop's callbacks need. */
+struct pcpd_main {
+    struct pcpd *pd;
+    const struct pcpd_config *cfg;
+    struct event_base *base;
+    struct event *drain_ev;
+    uint64_t deadline_ms;
+    bool forced; /* the bound passed with work still running */
+};
+
+static void pcpd_main_libevent_log_cb(int severity, const char *msg)
+{
+    if (severity >= EVENT_LOG_ERR)
+        log_errx("libevent: %s", msg);
+    else if (severity >= EVENT_LOG_WARN)
+        log_warnx("libevent: %s", msg);
+    else
+        log_debug(LOG_SUB_HTTP, "libevent: %s", msg);
+}
+
+/* Points stderr at the log file; again on SIGHUP after rotation. */
+static int pcpd_main_open_log(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+
+    if (fd < 0)
+        return -errno;
+    if (dup2(fd, STDERR_FILENO) < 0) {
+        close(fd);
+        return -errno;
+    }
+    close(fd);
+    return 0;
+}
+
+static void pcpd_main_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pcpd_main *m = arg;
+    struct timeval tv = {0, 50000};
+    int64_t busy = pcpd_busy(m->pd);
+
+    if (busy == 0) {
+        event_base_loopbreak(m->base);
+        return;
+    }
+    if (monotime_ms() >= m->deadline_ms) {
+        log_warnx("shutdown: %lld requests and jobs still running after %llu "
+                  "ms; exiting anyway",
+                  (long long)busy,
+                  (unsigned long long)m->cfg->shutdown_timeout_ms);
+        m->forced = true;
+        event_base_loopbreak(m->base);
+        return;
+    }
+    evtimer_add(m->drain_ev, &tv);
+}
+
+static void pcpd_main_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct pcpd_main *m = arg;
+
+    if (sig == SIGHUP) {
+        if (m->cfg->log_file && pcpd_main_open_log(m->cfg->log_file) < 0)
+            log_warn("cannot reopen %s", m->cfg->log_file);
+        log_reopen();
+        log_notice("SIGHUP: log reopened");
+        return;
+    }
+    if (m->deadline_ms)
+        return; /* already stopping */
+    log_notice("signal %d: stop accepting, finishing requests in flight",
+               (int)sig);
+    pcpd_stop_accepting(m->pd);
+    m->deadline_ms = monotime_ms() + m->cfg->shutdown_timeout_ms;
+    pcpd_main_drain_cb(-1, 0, m);
+}
+
+static int pcpd_main_log_setup(const struct pcpd_config *cfg)
+{
+    static const char *const names[] = {"err", "warn", "notice", "info",
+                                        "debug"};
+    size_t i;
+
+    log_init("pcpd", LOG_SINK_STDERR);
+    for (i = 0; i < 5; i++) {
+        if (strcasecmp(cfg->log_level, names[i]) == 0)
+            log_set_level((enum log_level)(LOG_LEVEL_ERR + (int)i));
+    }
+    if (cfg->debug && log_enable_debug(cfg->debug) < 0) {
+        fprintf(stderr, "pcpd: bad debug list '%s'\n", cfg->debug);
+        return -EINVAL;
+    }
+    if (cfg->log_file && pcpd_main_open_log(cfg->log_file) < 0) {
+        fprintf(stderr, "pcpd: cannot open %s: %s\n", cfg->log_file,
+                strerror(errno));
+        return -EINVAL;
+    }
+    event_set_log_callback(pcpd_main_libevent_log_cb);
+    return 0;
+}
+
+/* Runs the main loop until a stop signal and the drain are over. */
+static int pcpd_main_run(struct pcpd_main *m)
+{
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    struct event *sev[3] = {NULL};
+    size_t i;
+
+    m->base = event_base_new();
+    if (!m->base)
+        return -ENOMEM;
+    for (i = 0; i < 3; i++) {
+        sev[i] = evsignal_new(m->base, sigs[i], pcpd_main_signal_cb, m);
+        event_add(sev[i], NULL);
+    }
+    m->drain_ev = evtimer_new(m->base, pcpd_main_drain_cb, m);
+    event_base_loop(m->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    for (i = 0; i < 3; i++)
+        event_free(sev[i]);
+    event_free(m->drain_ev);
+    event_base_free(m->base);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct pcpd_config cfg;
+    struct pcpd_routes routes;
+    struct config_error cerr = {{0}};
+    struct pcpd pd;
+    struct pcpd_main m = {0};
+    char err[512] = "";
+    int rc, status = 1;
+
+    signal(SIGPIPE, SIG_IGN);
+    pcpd_config_init(&cfg);
+    pcpd_routes_init(&routes);
+    rc = pcpd_config_parse(&cfg, &routes, argc, argv, &cerr);
+    if (rc == 1) {
+        status = 0;
+        goto out_cfg;
+    }
+    if (rc == 0)
+        rc = pcpd_routes_finish(&routes, &cfg.s3, &cerr);
+    if (rc < 0) {
+        fprintf(stderr, "pcpd: %s\n", cerr.text);
+        goto out_cfg;
+    }
+    if (pcpd_main_log_setup(&cfg) < 0)
+        goto out_cfg;
+    if (evthread_use_pthreads() < 0) {
+        log_errx("libevent has no pthreads support");
+        goto out_cfg;
+    }
+    if (pcpd_init(&pd, &cfg, &routes, err, sizeof(err)) < 0 ||
+        pcpd_start(&pd, err, sizeof(err)) < 0) {
+        log_errx("%s", err);
+        pcpd_fini(&pd);
+        goto out_cfg;
+    }
+    log_notice("pcpd %s: serving on %s with %zu workers, %zu tiers, %zu "
+               "backends",
+               PCACHE_VERSION, cfg.listen, pd.nworkers, pd.tiers.n,
+               routes.nbackends);
+    m.pd = &pd;
+    m.cfg = &cfg;
+    pcpd_main_run(&m);
+    if (m.forced) {
+        /* Requests still hold flights and connections: tearing down
+         * under them is not worth the risk. The tiers are consistent. */
+        _exit(0);
+    }
+    pcpd_fini(&pd);
+    log_notice("pcpd: stopped");
+    status = 0;
+out_cfg:
+    pcpd_routes_fini(&routes);
+    pcpd_config_fini(&cfg);
+    return status;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * metrics.h: the node's counters and their Prometheus text form.
+ *
+ * Counters are plain uint64_t updated with relaxed atomics from any
+ * thread (PCPD_COUNT); the render reads each once, so a scrape is not a
+ * snapshot of one instant but every value in it is exact.
+ */
+#ifndef PCPD_METRICS_H
+#define PCPD_METRICS_H
+
+#include <stdint.h>
+
+#include "pcpd/config.h"
+
+struct buf;
+struct pcpd;
+
+/* Backend GET latency buckets, in milliseconds (upper bounds). */
+#define PCPD_LAT_BUCKETS 12
+
+enum pcpd_endpoint {
+    PCPD_EP_CHUNK,
+    PCPD_EP_META,
+    PCPD_EP_WARMUP,
+    PCPD_EP_METRICS,
+    PCPD_EP_STATUS,
+    PCPD_EP_OTHER,
+    PCPD_EP_MAX,
+};
+
+struct pcpd_metrics {
+    uint64_t requests[PCPD_EP_MAX];
+    uint64_t responses[6]; /* by status class: [2] = 2xx ... [5] = 5xx */
+    uint64_t chunk_hits;
+    uint64_t chunk_misses; /* started a backend GET */
+    uint64_t chunk_joins;  /* shared a GET already in flight */
+    uint64_t bytes_served_miss;
+    uint64_t backend_gets;
+    uint64_t backend_errors;
+    uint64_t backend_bytes;
+    uint64_t etag_mismatch;
+    uint64_t flight_refused;
+    uint64_t cache_put_failures;
+    uint64_t aborted_streams; /* replies cut because the fetch failed */
+    uint64_t lat_bucket[PCPD_LAT_BUCKETS + 1]; /* +Inf last */
+    uint64_t lat_sum_us;
+    uint64_t lat_count;
+};
+
+#define PCPD_COUNT(pd, field, n)                                               \
+    __atomic_add_fetch(&(pd)->metrics.field, (n), __ATOMIC_RELAXED)
+
+/* Records one backend GET of ns nanoseconds. */
+void pcpd_metrics_latency(struct pcpd *pd, uint64_t ns);
+/* Appends the Prometheus text exposition. 0 or -EMSGSIZE. */
+int pcpd_metrics_render(struct pcpd *pd, struct buf *out);
+
+#endif
