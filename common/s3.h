@@ -287,6 +287,8 @@ const struct s3_config *s3_client_config(const struct s3_client *c);
  */
 typedef void (*s3_done_cb)(struct s3_req *req, int rc, void *arg);
 
+struct s3_req *s3_head_start(struct s3_client *c, const char *bucket,
+                             const char *key, s3_done_cb cb, void *arg);
 struct s3_req *s3_get_start(struct s3_client *c, const char *bucket,
                             const char *key, uint64_t off, uint64_t len,
                             const char *if_match, const struct s3_sink *sink,

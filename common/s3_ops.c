@@ -250,18 +250,28 @@ static void s3_take_meta(struct s3_req *req, struct s3_object_meta *meta)
     s3_object_meta_init(&req->meta);
 }
 
-int s3_head(struct s3_client *c, const char *bucket, const char *key,
-            struct s3_object_meta *meta, struct s3_error *err)
+struct s3_req *s3_head_start(struct s3_client *c, const char *bucket,
+                             const char *key, s3_done_cb cb, void *arg)
 {
     struct s3_req *req =
         s3_req_create(c, "HEAD", bucket, key, S3_REQ_IDEMPOTENT);
     int rc = s3_check_key(key);
 
+    if (rc)
+        return s3_req_fail(req, rc, cb, arg);
+    return s3_req_launch(req, cb, arg);
+}
+
+int s3_head(struct s3_client *c, const char *bucket, const char *key,
+            struct s3_object_meta *meta, struct s3_error *err)
+{
+    struct s3_req *req = s3_head_start(c, bucket, key, NULL, NULL);
+    int rc = s3_req_wait(req);
+
     if (meta)
         s3_object_meta_init(meta);
-    if (rc)
-        s3_req_fail(req, rc, NULL, NULL);
-    rc = s3_req_execute(req, err);
+    if (err)
+        *err = req->err;
     if (rc == 0)
         s3_take_meta(req, meta);
     s3_req_free(req);

@@ -112,9 +112,6 @@ static void listing_sort_unique(struct listing *l)
             continue;
         }
         l->entries[out++] = l->entries[i];
-        if (l->entries[i].type == S_IFREG &&
-            l->entries[i].size < LISTING_SMALL_OBJECT)
-            l->nsmall++;
     }
     l->count = out;
 }

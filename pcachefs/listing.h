@@ -29,13 +29,9 @@ struct listing_entry {
     char *etag;   /* owned; objects only, else NULL */
 };
 
-/* Objects this small may be symlinks (whose body is the target path). */
-#define LISTING_SMALL_OBJECT 4096
-
 struct listing {
     struct listing_entry *entries; /* owned, sorted by name */
     size_t count;
-    size_t nsmall;       /* objects under LISTING_SMALL_OBJECT */
     bool has_marker;     /* the "dir/" marker object exists */
     uint64_t fetched_ms; /* monotonic time of the fetch */
 };

@@ -288,53 +288,74 @@ static void ops_apply_entry(struct fs *fs, struct inode *in,
 }
 
 /*
- * A listing says nothing of user metadata. In a large directory objects
- * are taken as plain files with default attributes, so `ls -l` of a big
- * dataset costs a few LISTs and no HEAD. In a small one, objects small
- * enough to be symlinks are looked at with a HEAD (through a lookup)
- * unless we already know this version, so s3fs's symlinks and modes show.
+ * A listing says nothing of user metadata (mode, owner, mtime, symlinks).
+ * In directories of up to OPS_HEAD_DIR_MAX entries every object is looked
+ * at with a HEAD when the directory is opened (in parallel), so s3fs's
+ * attributes show; in larger ones objects are taken as plain files with
+ * default attributes, so `ls -l` of a big dataset costs a few LISTs.
  */
-#define OPS_HEAD_SMALL_MAX 256
+#define OPS_HEAD_DIR_MAX  1000
+#define OPS_HEAD_PARALLEL 32
 
-static bool ops_entry_needs_head(struct fs *fs, const char *path,
-                                 const struct listing_entry *e, size_t nsmall)
+/* True when we hold this version's full metadata. */
+static bool ops_entry_known(struct fs *fs, const char *path,
+                            const struct listing_entry *e)
 {
-    struct inode *in;
+    struct inode *in = inode_find(fs->inodes, path);
     bool known = false;
 
-    if (e->type != S_IFREG || e->size >= LISTING_SMALL_OBJECT ||
-        nsmall > OPS_HEAD_SMALL_MAX)
-        return false;
-    in = inode_find(fs->inodes, path);
     if (in) {
         pthread_mutex_lock(&in->lock);
-        known = in->meta_known && e->etag && strcmp(in->etag, e->etag) == 0;
+        known = in->meta_known &&
+                (e->type == S_IFDIR ? S_ISDIR(in->attr.st_mode)
+                                    : e->etag && !strcmp(in->etag, e->etag));
         pthread_mutex_unlock(&in->lock);
         inode_put(fs->inodes, in);
     }
-    return !known;
+    return known;
+}
+
+static bool ops_entry_needs_head(struct fs *fs, const char *path,
+                                 const struct listing_entry *e, size_t count)
+{
+    return count <= OPS_HEAD_DIR_MAX && !ops_entry_known(fs, path, e);
 }
 
 /*
- * The inode for a listing entry. A listing cannot tell a symlink from a
- * file: an inode we already know as a symlink of the same version stays.
+ * The inode for path at this version. An inode is one version of a
+ * file: when the object changed, the path gets a new inode, so the page
+ * cache and the open handles of the old version never see new bytes.
  */
-static struct inode *ops_obtain_for_entry(struct fs *fs, const char *path,
-                                          const struct listing_entry *e)
+static struct inode *ops_obtain_version(struct fs *fs, const char *path,
+                                        mode_t type, const char *etag,
+                                        bool link_ok)
 {
     struct inode *in = inode_find(fs->inodes, path);
-    bool keep = false;
+    bool stale = false, keep = false;
 
     if (in) {
         pthread_mutex_lock(&in->lock);
-        keep = S_ISLNK(in->attr.st_mode) && e->type == S_IFREG && e->etag &&
-               strcmp(in->etag, e->etag) == 0;
+        stale = !in->writer && in->etag[0] && etag && etag[0] &&
+                !S_ISDIR(in->attr.st_mode) && strcmp(in->etag, etag) != 0;
+        /* A listing cannot tell a symlink from a file: keep what a HEAD
+         * of the same version told us. */
+        keep = !stale && ((in->attr.st_mode & S_IFMT) == type ||
+                          (link_ok && S_ISLNK(in->attr.st_mode)));
         pthread_mutex_unlock(&in->lock);
         if (keep)
             return in;
         inode_put(fs->inodes, in);
+        if (stale)
+            inode_unlink(fs->inodes, path);
     }
-    return inode_obtain(fs->inodes, path, e->type);
+    return inode_obtain(fs->inodes, path, type);
+}
+
+/* The inode for a listing entry. */
+static struct inode *ops_obtain_for_entry(struct fs *fs, const char *path,
+                                          const struct listing_entry *e)
+{
+    return ops_obtain_version(fs, path, e->type, e->etag, e->type == S_IFREG);
 }
 
 /* Looks name up in a fresh cached listing: 1 found, 0 absent, -1 no
@@ -346,7 +367,7 @@ static int ops_lookup_cached(struct fs *fs, struct inode *parent,
     const struct listing_entry *e;
     struct listing_entry copy;
     uint64_t until;
-    size_t nsmall;
+    size_t count;
 
     pthread_mutex_lock(&parent->lock);
     if (!parent->listing || monotime_ms() - parent->listing->fetched_ms >=
@@ -363,9 +384,9 @@ static int ops_lookup_cached(struct fs *fs, struct inode *parent,
     copy.name = xstrdup(e->name);
     copy.etag = e->etag ? xstrdup(e->etag) : NULL;
     until = parent->listing->fetched_ms + fs->conf.attr_timeout_ms;
-    nsmall = parent->listing->nsmall;
+    count = parent->listing->count;
     pthread_mutex_unlock(&parent->lock);
-    if (ops_entry_needs_head(fs, path, &copy, nsmall)) {
+    if (ops_entry_needs_head(fs, path, &copy, count)) {
         free(copy.name);
         free(copy.etag);
         return -1;
@@ -444,7 +465,7 @@ int ops_find_child(struct fs *fs, struct inode *parent, const char *name,
     rc = ops_resolve(fs, path, &f);
     if (rc)
         goto out;
-    in = inode_obtain(fs->inodes, path, f.st.st_mode & S_IFMT);
+    in = ops_obtain_version(fs, path, f.st.st_mode & S_IFMT, f.etag, false);
     pthread_mutex_lock(&in->lock);
     if (!in->writer) {
         do_ops_set_attr(fs, in, &f.st, f.etag, true);
@@ -498,13 +519,18 @@ static void ops_forget_multi(fuse_req_t req, size_t count,
     fuse_reply_none(req);
 }
 
-/* Re-reads a file's attributes from S3 when they are stale. */
+/*
+ * Re-reads a file's attributes from S3 when they are stale. Returns
+ * -ESTALE when the object is now another version (or kind): the inode
+ * keeps describing the old one, loses its path, and the kernel, told
+ * ESTALE, looks the name up again and gets a new inode.
+ */
 static int ops_refresh(struct fs *fs, struct inode *in)
 {
     struct s3_object_meta m;
     char *path, *key;
     struct stat st;
-    bool need;
+    bool need, same;
     int rc;
 
     pthread_mutex_lock(&in->lock);
@@ -520,16 +546,28 @@ static int ops_refresh(struct fs *fs, struct inode *in)
     if (rc == 0) {
         meta_from_object(fs, &m, S_IFREG, &st);
         pthread_mutex_lock(&in->lock);
-        if ((st.st_mode & S_IFMT) == (in->attr.st_mode & S_IFMT))
+        same = (st.st_mode & S_IFMT) == (in->attr.st_mode & S_IFMT) &&
+               (!in->etag[0] || strcmp(in->etag, m.etag) == 0);
+        if (same)
             do_ops_set_attr(fs, in, &st, m.etag, true);
-        else
-            rc = -ENOENT; /* became another kind of object */
         pthread_mutex_unlock(&in->lock);
         s3_object_meta_fini(&m);
+        if (!same) {
+            inode_unlink(fs->inodes, path);
+            ops_dir_changed(fs, path);
+            rc = -ESTALE;
+        }
     }
     free(key);
     free(path);
     return rc;
+}
+
+/* Failures of the endpoint itself, where cached data may still serve. */
+static bool ops_transport_error(int rc)
+{
+    return rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -ECONNRESET ||
+           rc == -EHOSTUNREACH || rc == -EAGAIN || rc == -EIO;
 }
 
 static void ops_getattr(fuse_req_t req, fuse_ino_t ino,
@@ -545,8 +583,14 @@ static void ops_getattr(fuse_req_t req, fuse_ino_t ino,
         return;
     }
     rc = ops_refresh(fs, in);
+    /* fstat() of an open old version keeps its attributes; stat() of a
+     * path is retried by the kernel after ESTALE with a fresh lookup. */
+    if (rc == -ESTALE && fi)
+        rc = 0;
+    if (rc && ops_transport_error(rc))
+        rc = 0; /* S3 unreachable: what we know is the best answer */
     if (rc) {
-        ops_reply_err(req, rc);
+        fuse_reply_err(req, rc == -ESTALE ? ESTALE : ops_errno(rc));
     } else {
         ops_get_attr(in, &st);
         fuse_reply_attr(req, &st, ops_sec(fs->conf.attr_timeout_ms));
@@ -764,6 +808,10 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     /* Close-to-open: a new open sees the latest version. */
     rc = ops_refresh(fs, in);
+    if (rc && ops_transport_error(rc) && in->etag[0] && !writing) {
+        log_warnx("%s: S3 unreachable, opening the cached version", path);
+        rc = 0;
+    }
     if (rc)
         goto fail;
     h = ops_handle_new(in);
@@ -797,7 +845,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 fail:
     free(path);
     free(key);
-    ops_reply_err(req, rc);
+    fuse_reply_err(req, rc == -ESTALE ? ESTALE : ops_errno(rc));
     inode_put(fs->inodes, in);
 }
 
@@ -1027,7 +1075,6 @@ static struct listing *ops_listing_copy(const struct listing *src)
     size_t i;
 
     l->count = src->count;
-    l->nsmall = src->nsmall;
     l->fetched_ms = src->fetched_ms;
     l->entries = xcalloc(src->count ? src->count : 1, sizeof(*l->entries));
     for (i = 0; i < src->count; i++) {
@@ -1037,6 +1084,88 @@ static struct listing *ops_listing_copy(const struct listing *src)
             src->entries[i].etag ? xstrdup(src->entries[i].etag) : NULL;
     }
     return l;
+}
+
+/*
+ * Records what a HEAD of a directory entry said: an object's metadata, a
+ * directory marker's (m NULL: no marker, the directory is a prefix).
+ */
+static void ops_take_head(struct fs *fs, const char *path, mode_t type,
+                          const struct s3_object_meta *m)
+{
+    struct inode *in;
+    struct stat st;
+
+    if (m)
+        meta_from_object(fs, m, type, &st);
+    else
+        meta_implicit_dir(fs, &st);
+    in = ops_obtain_version(fs, path, st.st_mode & S_IFMT,
+                            m && type == S_IFREG ? m->etag : NULL, false);
+    pthread_mutex_lock(&in->lock);
+    if (!in->writer) {
+        do_ops_set_attr(fs, in, &st, m && type == S_IFREG ? m->etag : NULL,
+                        true);
+        in->implicit_dir = type == S_IFDIR && !m;
+    }
+    pthread_mutex_unlock(&in->lock);
+    inode_put(fs->inodes, in);
+}
+
+struct ops_head_slot {
+    struct s3_req *req;
+    char *path;
+    mode_t type;
+};
+
+static void ops_head_reap(struct fs *fs, struct ops_head_slot *h)
+{
+    int rc;
+
+    if (!h->req)
+        return;
+    rc = s3_req_wait(h->req);
+    if (rc == 0)
+        ops_take_head(fs, h->path, h->type, s3_req_meta(h->req));
+    else if (rc == -ENOENT && h->type == S_IFDIR)
+        ops_take_head(fs, h->path, S_IFDIR, NULL);
+    s3_req_free(h->req);
+    free(h->path);
+    h->req = NULL;
+    h->path = NULL;
+}
+
+/*
+ * HEADs the objects and directory markers of a small directory whose
+ * metadata we lack, many at once, so readdirplus gives real attributes.
+ */
+static void ops_head_entries(struct fs *fs, const char *dir,
+                             const struct listing *l)
+{
+    struct ops_head_slot slots[OPS_HEAD_PARALLEL];
+    size_t i, k, n = 0;
+
+    if (l->count > OPS_HEAD_DIR_MAX)
+        return;
+    memset(slots, 0, sizeof(slots));
+    for (i = 0; i < l->count; i++) {
+        const struct listing_entry *e = &l->entries[i];
+        char *path = inode_join(dir, e->name), *key;
+
+        if (!ops_entry_needs_head(fs, path, e, l->count)) {
+            free(path);
+            continue;
+        }
+        k = n++ % OPS_HEAD_PARALLEL;
+        ops_head_reap(fs, &slots[k]);
+        key = e->type == S_IFDIR ? fs_dir_key(fs, path) : fs_key(fs, path);
+        slots[k].req = s3_head_start(fs->s3, fs->bucket, key, NULL, NULL);
+        slots[k].path = path;
+        slots[k].type = e->type;
+        free(key);
+    }
+    for (k = 0; k < OPS_HEAD_PARALLEL; k++)
+        ops_head_reap(fs, &slots[k]);
 }
 
 static void ops_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -1066,6 +1195,7 @@ static void ops_opendir(fuse_req_t req, fuse_ino_t ino,
     pthread_mutex_lock(&in->lock);
     d->l = ops_listing_copy(in->listing);
     pthread_mutex_unlock(&in->lock);
+    ops_head_entries(fs, path, d->l);
     c.l = d->l;
     c.cap = d->l->count;
     inode_each_child(fs->inodes, path, ops_add_local, &c);
@@ -1094,7 +1224,7 @@ static size_t ops_add_dirent(fuse_req_t req, struct fs *fs,
                                  (off_t)idx + 1);
     }
     path = inode_join(d->path, e->name);
-    if (ops_entry_needs_head(fs, path, e, d->l->nsmall)) {
+    if (ops_entry_needs_head(fs, path, e, d->l->count)) {
         /* No attributes: the kernel will look it up (and we HEAD it). */
         free(path);
         ep.attr.st_mode = e->type;

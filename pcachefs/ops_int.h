@@ -17,7 +17,7 @@ struct fs;
 struct inode;
 
 /* Longest symlink target we store or read. */
-#define OPS_MAX_LINK LISTING_SMALL_OBJECT
+#define OPS_MAX_LINK 4096
 
 /* What a path is in S3 (ops_resolve). */
 struct ops_found {
