@@ -41,7 +41,8 @@ struct fs_conf {
     uint64_t negative_timeout_ms;
     int64_t uid; /* -1: from metadata, else forced */
     int64_t gid;
-    int64_t umask; /* -1: none */
+    int64_t umask;        /* -1: none */
+    int64_t dir_meta_max; /* HEAD every entry of smaller directories */
     int64_t max_threads;
     int64_t max_background;
     int64_t upload_parallel;

@@ -71,6 +71,10 @@ static const struct config_entry fs_table[] = {
      "group of every file (default: from metadata)"},
     {"umask", CONFIG_INT, offsetof(struct fs_conf, umask), "-1", -1, 0777,
      "permission bits to clear, octal (e.g. 022)"},
+    {"dir_meta_max", CONFIG_INT, offsetof(struct fs_conf, dir_meta_max), "256",
+     0, 1000000,
+     "directories with at most this many entries show each object's "
+     "metadata (one HEAD each, in parallel); larger ones list defaults"},
     {"max_threads", CONFIG_INT, offsetof(struct fs_conf, max_threads), "64", 2,
      1024, "FUSE worker threads"},
     {"max_background", CONFIG_INT, offsetof(struct fs_conf, max_background),

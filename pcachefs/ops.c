@@ -318,7 +318,8 @@ static bool ops_entry_known(struct fs *fs, const char *path,
 static bool ops_entry_needs_head(struct fs *fs, const char *path,
                                  const struct listing_entry *e, size_t count)
 {
-    return count <= OPS_HEAD_DIR_MAX && !ops_entry_known(fs, path, e);
+    return count <= (size_t)fs->conf.dir_meta_max &&
+           !ops_entry_known(fs, path, e);
 }
 
 /*
@@ -1145,7 +1146,7 @@ static void ops_head_entries(struct fs *fs, const char *dir,
     struct ops_head_slot slots[OPS_HEAD_PARALLEL];
     size_t i, k, n = 0;
 
-    if (l->count > OPS_HEAD_DIR_MAX)
+    if (l->count > (size_t)fs->conf.dir_meta_max)
         return;
     memset(slots, 0, sizeof(slots));
     for (i = 0; i < l->count; i++) {
