@@ -289,12 +289,11 @@ static void ops_apply_entry(struct fs *fs, struct inode *in,
 
 /*
  * A listing says nothing of user metadata (mode, owner, mtime, symlinks).
- * In directories of up to OPS_HEAD_DIR_MAX entries every object is looked
- * at with a HEAD when the directory is opened (in parallel), so s3fs's
+ * In directories of up to dir_meta_max entries every object is looked at
+ * with a HEAD when the directory is opened (in parallel), so s3fs's
  * attributes show; in larger ones objects are taken as plain files with
  * default attributes, so `ls -l` of a big dataset costs a few LISTs.
  */
-#define OPS_HEAD_DIR_MAX  1000
 #define OPS_HEAD_PARALLEL 32
 
 /* True when we hold this version's full metadata. */
