@@ -124,6 +124,8 @@ struct store_entry {
     uint64_t len;              /* data bytes */
     uint64_t size;             /* file bytes counted in s->used */
     uint32_t pins;             /* readers using the file */
+    uint32_t hits;             /* reads since it became LIVE */
+    int64_t born;              /* first stored, seconds since the epoch */
     enum store_state state;
     bool in_table; /* false once the file is gone; freed at pins == 0 */
 };
@@ -744,6 +746,7 @@ static void do_store_unlink_entry(struct store *s, struct store_entry *e)
 static void do_store_make_live(struct store *s, struct store_entry *e)
 {
     e->state = STORE_LIVE;
+    e->hits = 0;
     s->policy.ops->insert(&s->policy, e);
     s->live++;
 }
@@ -834,6 +837,35 @@ static struct store_entry *do_store_pick_victims(struct store *s, uint64_t need)
     return victims;
 }
 
+static int store_read_blocks(int fd, const struct store_hdr *h, uint8_t *buf,
+                             uint64_t off, uint64_t len, uint8_t *scratch);
+
+/*
+ * Hands a victim's data to the eviction hook (no lock held). Its file is
+ * still in place: only this thread buries a DYING entry. A bad file is
+ * simply not handed on.
+ */
+static void store_evict_hook(struct store *s, const struct chunk_id *id,
+                             int64_t born)
+{
+    uint8_t *mem = xmalloc(STORE_HDR_SIZE + STORE_BLOCK_SIZE), *data = NULL;
+    struct store_hdr h;
+    int fd = -1, rc;
+
+    rc = store_file_open(s, id, mem, &h, &fd);
+    if (rc < 0)
+        goto out;
+    data = xmalloc(h.len ? h.len : 1);
+    rc = store_read_blocks(fd, &h, data, 0, h.len, mem + STORE_HDR_SIZE);
+    if (rc == 0)
+        s->opts.evict_cb(s->opts.evict_arg, id, data, (size_t)h.len, born);
+out:
+    if (fd >= 0)
+        close(fd);
+    free(data);
+    free(mem);
+}
+
 /* Unlinks the victims outside the lock, then buries them. */
 static void do_store_evict(struct store *s, struct store_entry *victims)
 {
@@ -842,8 +874,11 @@ static void do_store_evict(struct store *s, struct store_entry *victims)
 
     pthread_mutex_unlock(&s->lock);
     /* e cannot go away: only this thread buries a DYING entry. */
-    for (e = victims; e; e = e->vnext)
+    for (e = victims; e; e = e->vnext) {
+        if (s->opts.evict_cb)
+            store_evict_hook(s, &e->id, e->born);
         store_unlink_file(s, &e->id);
+    }
     pthread_mutex_lock(&s->lock);
     for (e = victims; e; e = next) {
         next = e->vnext;
@@ -906,6 +941,8 @@ static struct store_entry *store_pin(struct store *s, const struct chunk_id *id)
     e = do_store_lookup(s, id);
     if (e && e->state == STORE_LIVE) {
         e->pins++;
+        if (e->hits < UINT32_MAX)
+            e->hits++;
         s->policy.ops->touch(&s->policy, e);
     } else {
         e = NULL;
@@ -1226,8 +1263,9 @@ static int store_sync_dir(struct store *s, const char *path)
  * failure the temporary file is removed. 0 or -errno. No lock held.
  */
 static int store_write_file(struct store *s, const struct chunk_id *id,
-                            const void *data, size_t len)
+                            const void *data, size_t len, int64_t born)
 {
+    struct timespec times[2];
     char hex[CHUNK_ID_HEX_LEN + 1], tmp[STORE_PATH_MAX], path[STORE_PATH_MAX];
     uint8_t *hdr = xmalloc(STORE_HDR_SIZE);
     struct iovec iov[2];
@@ -1253,6 +1291,13 @@ static int store_write_file(struct store *s, const struct chunk_id *id,
     iov[1].iov_base = (void *)data;
     iov[1].iov_len = len;
     rc = store_writev_all(fd, iov, len > 0 ? 2 : 1);
+    if (rc == 0) {
+        /* The mtime is the chunk's age, kept across tiers and restarts. */
+        times[0].tv_sec = times[1].tv_sec = (time_t)born;
+        times[0].tv_nsec = times[1].tv_nsec = 0;
+        if (futimens(fd, times) < 0)
+            rc = -errno;
+    }
     if (rc == 0 && s->opts.fsync && fsync(fd) < 0)
         rc = -errno;
     /* close() can report a delayed write error (NFS): it counts too. */
@@ -1292,12 +1337,20 @@ out:
 int store_put(struct store *s, const struct chunk_id *id, const void *data,
               size_t len)
 {
+    return store_put_at(s, id, data, len, 0);
+}
+
+int store_put_at(struct store *s, const struct chunk_id *id, const void *data,
+                 size_t len, int64_t born)
+{
     uint64_t need = store_file_size(len);
     struct store_entry *e;
     int rc;
 
     if (len > STORE_CHUNK_MAX)
         return -EMSGSIZE;
+    if (born <= 0)
+        born = (int64_t)time(NULL);
     pthread_mutex_lock(&s->lock);
     e = do_store_claim(s, id);
     rc = do_store_reserve(s, need);
@@ -1306,7 +1359,7 @@ int store_put(struct store *s, const struct chunk_id *id, const void *data,
     e->size = need;
     pthread_mutex_unlock(&s->lock);
 
-    rc = store_write_file(s, id, data, len);
+    rc = store_write_file(s, id, data, len, born);
 
     pthread_mutex_lock(&s->lock);
     s->writing_bytes -= need;
@@ -1315,6 +1368,7 @@ int store_put(struct store *s, const struct chunk_id *id, const void *data,
         goto fail;
     }
     e->len = len;
+    e->born = born;
     do_store_make_live(s, e);
     s->st.puts++;
     pthread_cond_broadcast(&s->cond);
@@ -1344,6 +1398,78 @@ int store_remove(struct store *s, const struct chunk_id *id)
     return rc;
 }
 
+int store_expire(struct store *s, const struct chunk_id *id,
+                 uint64_t max_age_ms)
+{
+    struct store_entry *e;
+    int64_t now = (int64_t)time(NULL);
+    int rc = 0;
+
+    pthread_mutex_lock(&s->lock);
+    e = do_store_lookup(s, id);
+    if (e && e->state == STORE_LIVE &&
+        (uint64_t)(now > e->born ? now - e->born : 0) * 1000 >= max_age_ms) {
+        do_store_doom(s, e);
+        do_store_kill(s, e);
+        rc = 1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int store_chunk_info(struct store *s, const struct chunk_id *id,
+                     struct store_chunk_info *out)
+{
+    struct store_entry *e;
+    int rc = -ENOENT;
+
+    pthread_mutex_lock(&s->lock);
+    e = do_store_lookup(s, id);
+    if (e && e->state == STORE_LIVE) {
+        out->len = e->len;
+        out->hits = e->hits;
+        out->born = e->born;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int store_verify_fd(struct store *s, const struct chunk_id *id, int fd,
+                    uint64_t off, uint64_t len)
+{
+    uint8_t *hdr = xmalloc(STORE_HDR_SIZE);
+    struct store_entry *e;
+    struct store_hdr h;
+    char hex[CHUNK_ID_HEX_LEN + 1];
+    int rc;
+
+    rc = store_pread_all(fd, hdr, STORE_HDR_SIZE, 0);
+    if (rc == 0)
+        rc = store_hdr_check(hdr, id, &h);
+    if (rc == 0 && off < h.len) {
+        if (len > h.len - off)
+            len = h.len - off;
+        rc = store_verify_span(fd, &h, off, len);
+    }
+    free(hdr);
+    if (rc != -EIO)
+        return rc;
+    pthread_mutex_lock(&s->lock);
+    s->st.corrupt++;
+    e = do_store_lookup(s, id);
+    if (e && e->state == STORE_LIVE) {
+        /* The file may have been replaced since fd was opened: its bytes
+         * are the same chunk, so dropping it costs one refetch at most. */
+        do_store_doom(s, e);
+        chunk_id_hex(id, hex);
+        log_warnx("store %s: chunk %s is corrupt, removed", s->dir, hex);
+        do_store_kill(s, e);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 void store_get_stats(struct store *s, struct store_stats *out)
 {
     pthread_mutex_lock(&s->lock);
@@ -1363,6 +1489,8 @@ void store_opts_init(struct store_opts *o)
     o->low_pct = 90;
     o->fsync = false;
     o->policy = NULL;
+    o->evict_cb = NULL;
+    o->evict_arg = NULL;
 }
 
 /* A chunk file found by the scan, for sorting by age. */
@@ -1559,6 +1687,7 @@ static int store_scan(struct store *s)
     for (i = 0; i < sc.n; i++) {
         e = do_store_insert(s, &sc.v[i].id, STORE_WRITING);
         e->len = sc.v[i].len;
+        e->born = (int64_t)sc.v[i].mtime.tv_sec;
         e->size = store_file_size(e->len);
         s->used += e->size;
         do_store_make_live(s, e);

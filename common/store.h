@@ -46,13 +46,27 @@
 
 struct store;
 
+/*
+ * Eviction hook (pcpd's demotion to the next tier): called for each chunk
+ * the store evicts to make room, before its file is unlinked, with the
+ * chunk's whole data read and checked (borrowed for the call) and the time
+ * it was first stored (seconds since the epoch; keep it in the copy so TTLs
+ * still count from the first fetch). Runs on the thread doing the put that
+ * evicts, with no store lock held; it may call any function of another
+ * store, never of this one. A corrupt victim is just evicted.
+ */
+typedef void (*store_evict_cb)(void *arg, const struct chunk_id *id,
+                               const void *data, size_t len, int64_t born);
+
 struct store_opts {
-    uint64_t capacity;  /* bytes of chunk files (header + data) */
-    unsigned high_pct;  /* a put past this % of capacity evicts ... */
-    unsigned low_pct;   /* ... down to this % (0 < low <= high <= 100) */
-    bool fsync;         /* fsync each file (and its directory) on put */
-    const char *policy; /* eviction policy: "lru" (NULL), "lru2", "s3fifo";
-                           borrowed for the store_open() call only */
+    uint64_t capacity;       /* bytes of chunk files (header + data) */
+    unsigned high_pct;       /* a put past this % of capacity evicts ... */
+    unsigned low_pct;        /* ... down to this % (0 < low <= high <= 100) */
+    bool fsync;              /* fsync each file (and its directory) on put */
+    const char *policy;      /* eviction policy: "lru" (NULL), "lru2", "s3fifo";
+                                borrowed for the store_open() call only */
+    store_evict_cb evict_cb; /* NULL: victims are just removed */
+    void *evict_arg;         /* borrowed; passed to evict_cb */
 };
 
 struct store_stats {
@@ -115,6 +129,43 @@ ssize_t store_read(struct store *s, const struct chunk_id *id, void *buf,
  */
 int store_put(struct store *s, const struct chunk_id *id, const void *data,
               size_t len);
+
+/*
+ * store_put() that keeps a chunk's age: the file's mtime (and so the age
+ * seen by store_expire(), also after a restart) is `born` (seconds since
+ * the epoch; 0: now). For copies between tiers.
+ */
+int store_put_at(struct store *s, const struct chunk_id *id, const void *data,
+                 size_t len, int64_t born);
+
+/*
+ * Removes the chunk when it was first stored more than max_age_ms ago
+ * (cache TTL). 1 when it was removed, 0 when it is young enough or absent.
+ */
+int store_expire(struct store *s, const struct chunk_id *id,
+                 uint64_t max_age_ms);
+
+/* What the index knows of one stored chunk. */
+struct store_chunk_info {
+    uint64_t len;  /* data bytes */
+    uint32_t hits; /* reads since it was stored (or the store opened) */
+    int64_t born;  /* first stored, seconds since the epoch */
+};
+
+/* 0 with *out filled, or -ENOENT when the chunk is not stored. No LRU or
+ * counter change. */
+int store_chunk_info(struct store *s, const struct chunk_id *id,
+                     struct store_chunk_info *out);
+
+/*
+ * Checks the 64 KiB blocks of [off, off + len) of the data against the
+ * header, through fd, a descriptor from store_open_range() (so it may run
+ * later, on another thread: pcpd checks whole chunks on its disk pool).
+ * 0; -EIO when a block is bad (the chunk is removed from the store and
+ * counted as corrupt, as a failed read would); or another -errno.
+ */
+int store_verify_fd(struct store *s, const struct chunk_id *id, int fd,
+                    uint64_t off, uint64_t len);
 
 /* True when the chunk is stored; its data length goes to *len if non-NULL.
  * Does not touch the LRU order or the hit counters. */

@@ -9,7 +9,10 @@
 
 #include "common/buf.h"
 #include "common/monotime.h"
+#include "common/mem.h"
 #include "pcpd/flight.h"
+#include "pcpd/hot.h"
+#include "pcpd/warmup.h"
 #include "pcpd/http.h"
 #include "pcpd/pcpd.h"
 
@@ -44,14 +47,40 @@ static json_t *pcpd_admin_tiers(struct pcpd *pd)
         json_array_append_new(
             a,
             json_pack(
-                "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "name", t->name,
-                "dir", t->dir, "capacity", (json_int_t)st.capacity, "used",
-                (json_int_t)st.used_bytes, "chunks", (json_int_t)st.chunks,
-                "hits", (json_int_t)__atomic_load_n(&t->hits, __ATOMIC_RELAXED),
+                "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                "name", t->name, "dir", t->dir, "capacity",
+                (json_int_t)st.capacity, "used", (json_int_t)st.used_bytes,
+                "chunks", (json_int_t)st.chunks, "hits",
+                (json_int_t)__atomic_load_n(&t->hits, __ATOMIC_RELAXED),
                 "evictions", (json_int_t)st.evictions, "corrupt",
-                (json_int_t)st.corrupt));
+                (json_int_t)st.corrupt, "promotions",
+                (json_int_t)__atomic_load_n(&t->promotions, __ATOMIC_RELAXED),
+                "demotions",
+                (json_int_t)__atomic_load_n(&t->demotions, __ATOMIC_RELAXED),
+                "put_failures", (json_int_t)st.put_failures));
     }
     return a;
+}
+
+static json_t *pcpd_admin_hot(struct pcpd *pd)
+{
+    size_t k = (size_t)pd->cfg->hot_k, n, i;
+    struct pcpd_hot_item *v = xcalloc(k, sizeof(*v));
+    char hex[CHUNK_ID_HEX_LEN + 1];
+    uint64_t total = 0;
+    json_t *a = json_array();
+
+    n = pcpd_hot_top(pd->hot, v, k, &total);
+    for (i = 0; i < n; i++) {
+        chunk_id_hex(&v[i].id, hex);
+        json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:I}", "chunk", hex,
+                                           "name", v[i].label, "count",
+                                           (json_int_t)v[i].count, "error",
+                                           (json_int_t)v[i].error));
+    }
+    free(v);
+    return json_pack("{s:I, s:I, s:o}", "k", (json_int_t)k, "requests",
+                     (json_int_t)total, "top", a);
 }
 
 void pcpd_admin_status(struct pcpd_worker *w, struct evhttp_request *req)
@@ -73,6 +102,8 @@ void pcpd_admin_status(struct pcpd_worker *w, struct evhttp_request *req)
         (json_int_t)__atomic_load_n(&pd->inflight, __ATOMIC_RELAXED), "tiers",
         pcpd_admin_tiers(pd), "flights", "count", (json_int_t)fs.flights,
         "bytes", (json_int_t)fs.mem, "refused", (json_int_t)fs.refused);
+    json_object_set_new(j, "hot", pcpd_admin_hot(pd));
+    json_object_set_new(j, "warmups", pcpd_warmup_status(pd));
     text = json_dumps(j, JSON_INDENT(1));
     b = evbuffer_new();
     evbuffer_add_printf(b, "%s\n", text ? text : "{}");

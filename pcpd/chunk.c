@@ -40,6 +40,7 @@
 #include "common/monotime.h"
 #include "common/s3.h"
 #include "pcpd/flight.h"
+#include "pcpd/hot.h"
 #include "pcpd/http.h"
 #include "pcpd/pcpd.h"
 #include "pcpd/pool.h"
@@ -144,55 +145,192 @@ static void pcpd_reply_rc(struct pcpd *pd, struct evhttp_request *req, int rc,
 
 /* ---- Hits -------------------------------------------------------------- */
 
+/* Replies of at least this many bytes have their blocks checked on the
+ * disk pool, so a worker never hashes a whole chunk between two sends. */
+#define PCPD_VERIFY_ON_POOL (1u << 20)
+
+/* A hit found in a tier: what to send, and from where. */
+struct pcpd_hit {
+    struct pcpd_worker *w;
+    struct pcpd_defer defer;   /* while the pool checks the blocks */
+    struct pcpd_chunk_ref ref; /* owned: for a refetch after -EIO */
+    struct chunk_id id;
+    bool ranged;
+    struct pcpd_range range;
+    int fd; /* owned */
+    uint64_t data_off, len, off, n;
+    size_t tier;
+    int rc; /* of the pool's check */
+};
+
+static void pcpd_chunk_lookup(struct pcpd_worker *w, struct evhttp_request *req,
+                              struct pcpd_chunk_ref *ref,
+                              const struct chunk_id *id, bool ranged,
+                              const struct pcpd_range *range);
+
+/* A copy up of a chunk read often on a slower tier (a pool job). */
+struct pcpd_promote {
+    struct pcpd *pd;
+    struct chunk_id id;
+    size_t tier;
+};
+
+static void pcpd_promote_job(void *arg)
+{
+    struct pcpd_promote *p = arg;
+
+    pcpd_tiers_promote(&p->pd->tiers, p->tier, &p->id);
+    __atomic_sub_fetch(&p->pd->jobs, 1, __ATOMIC_RELAXED);
+    free(p);
+}
+
+static void pcpd_chunk_maybe_promote(struct pcpd *pd, size_t tier,
+                                     const struct chunk_id *id)
+{
+    struct pcpd_promote *p;
+
+    if (tier == 0 || !pcpd_tiers_want_promote(&pd->tiers, tier, id,
+                                              (uint32_t)pd->cfg->promote_hits))
+        return;
+    p = xcalloc(1, sizeof(*p));
+    p->pd = pd;
+    p->id = *id;
+    p->tier = tier;
+    __atomic_add_fetch(&pd->jobs, 1, __ATOMIC_RELAXED);
+    if (pcpd_pool_submit(pd->pool, pcpd_promote_job, NULL, p, NULL) < 0) {
+        /* The pool is full: the next hits will ask again. */
+        pcpd_tiers_promote_cancel(&pd->tiers, id);
+        __atomic_sub_fetch(&pd->jobs, 1, __ATOMIC_RELAXED);
+        free(p);
+    }
+}
+
+/* Sends the hit (its fd handed to the reply) and frees h. */
+static void pcpd_hit_send(struct pcpd_hit *h, struct evhttp_request *req)
+{
+    struct pcpd *pd = h->w->pd;
+    int status = h->ranged ? 206 : 200;
+    struct evbuffer *b;
+
+    if (h->ranged)
+        pcpd_content_range(req, h->off, h->n, (int64_t)h->len);
+    pcpd_chunk_headers(req, "hit", pd->tiers.v[h->tier].name, &h->id);
+    b = evbuffer_new();
+    if (h->n == 0) {
+        close(h->fd);
+    } else if (evbuffer_add_file(b, h->fd, (ev_off_t)(h->data_off + h->off),
+                                 (ev_off_t)h->n) < 0) {
+        /* evbuffer_add_file closes fd on failure too. */
+        evbuffer_free(b);
+        pcpd_http_error(pd, req, 500, "InternalError", "cannot send the file");
+        goto out;
+    }
+    evhttp_send_reply(req, status, status == 200 ? "OK" : "Partial Content", b);
+    evbuffer_free(b);
+    PCPD_COUNT(pd, chunk_hits, 1);
+    __atomic_add_fetch(&pd->tiers.v[h->tier].hit_bytes, h->n, __ATOMIC_RELAXED);
+    pcpd_http_done(pd, status);
+    pcpd_chunk_maybe_promote(pd, h->tier, &h->id);
+out:
+    pcpd_chunk_ref_fini(&h->ref);
+    free(h);
+}
+
+static void pcpd_hit_verify_job(void *arg)
+{
+    struct pcpd_hit *h = arg;
+
+    h->rc = store_verify_fd(h->w->pd->tiers.v[h->tier].store, &h->id, h->fd,
+                            h->off, h->n);
+}
+
+static void pcpd_hit_verify_done_cb(void *arg)
+{
+    struct pcpd_hit *h = arg;
+    struct evhttp_request *req = h->defer.req;
+
+    if (!pcpd_defer_end(h->w->pd, &h->defer)) {
+        close(h->fd);
+        pcpd_chunk_ref_fini(&h->ref);
+        free(h);
+        return;
+    }
+    if (h->rc == 0) {
+        pcpd_hit_send(h, req);
+        return;
+    }
+    /* The copy was bad and is gone: look again (another tier, else the
+     * backend), as if the request had just come in. */
+    close(h->fd);
+    pcpd_chunk_lookup(h->w, req, &h->ref, &h->id, h->ranged, &h->range);
+    pcpd_chunk_ref_fini(&h->ref);
+    free(h);
+}
+
 /*
- * Serves the chunk from a tier if one has it. 0 when answered, -ENOENT
- * on a miss (nothing sent).
+ * Serves the chunk from a tier if one has it. 0 when answered (or handed
+ * to the pool to be checked, then answered), -ENOENT on a miss (nothing
+ * sent). ref is taken over (moved) only when the pool gets the request.
  */
 static int pcpd_chunk_hit(struct pcpd_worker *w, struct evhttp_request *req,
-                          const struct chunk_id *id, bool ranged,
-                          const struct pcpd_range *range)
+                          struct pcpd_chunk_ref *ref, const struct chunk_id *id,
+                          bool ranged, const struct pcpd_range *range)
 {
     struct pcpd *pd = w->pd;
-    uint64_t data_off, len, off = 0, n, want_off = 0, want_len = UINT64_MAX;
-    struct evbuffer *b;
-    size_t tier;
-    int fd, rc, status = 200;
+    uint64_t want_off = 0, want_len = UINT64_MAX;
+    struct pcpd_hit *h;
+    bool on_pool;
+    int rc;
 
     if (ranged && !range->suffix) {
         want_off = range->first;
         want_len = range->last == UINT64_MAX ? UINT64_MAX
                                              : range->last - range->first + 1;
     }
-    rc = pcpd_tiers_open_range(&pd->tiers, id, want_off, want_len, &fd,
-                               &data_off, &len, &tier);
-    if (rc < 0)
+    /* Small ranges are checked right here (one or two blocks); large ones
+     * are opened unchecked (header and size only) and checked on the pool. */
+    on_pool = want_len >= PCPD_VERIFY_ON_POOL;
+    h = xcalloc(1, sizeof(*h));
+    rc = pcpd_tiers_open_range(&pd->tiers, id, want_off, on_pool ? 0 : want_len,
+                               &h->fd, &h->data_off, &h->len, &h->tier);
+    if (rc < 0) {
+        free(h);
         return rc;
-    n = len;
-    if (ranged) {
-        if (pcpd_range_resolve(range, len, &off, &n) < 0) {
-            close(fd);
-            pcpd_reply_416(pd, req, len);
-            return 0;
-        }
-        status = 206;
-        pcpd_content_range(req, off, n, (int64_t)len);
     }
-    pcpd_chunk_headers(req, "hit", pd->tiers.v[tier].name, id);
-    b = evbuffer_new();
-    if (n == 0)
-        close(fd);
-    else if (evbuffer_add_file(b, fd, (ev_off_t)(data_off + off), (ev_off_t)n) <
-             0) {
-        /* evbuffer_add_file closes fd on failure too. */
-        evbuffer_free(b);
-        pcpd_http_error(pd, req, 500, "InternalError", "cannot send the file");
+    h->w = w;
+    h->id = *id;
+    h->ranged = ranged;
+    if (ranged)
+        h->range = *range;
+    h->n = h->len;
+    if (ranged && pcpd_range_resolve(range, h->len, &h->off, &h->n) < 0) {
+        close(h->fd);
+        pcpd_reply_416(pd, req, h->len);
+        free(h);
         return 0;
     }
-    evhttp_send_reply(req, status, status == 200 ? "OK" : "Partial Content", b);
-    evbuffer_free(b);
-    PCPD_COUNT(pd, chunk_hits, 1);
-    __atomic_add_fetch(&pd->tiers.v[tier].hit_bytes, n, __ATOMIC_RELAXED);
-    pcpd_http_done(pd, status);
+    if (on_pool && h->n >= PCPD_VERIFY_ON_POOL) {
+        h->ref = *ref;
+        pcpd_defer_begin(&h->defer, req);
+        if (pcpd_pool_submit(pd->pool, pcpd_hit_verify_job,
+                             pcpd_hit_verify_done_cb, h, w->base) == 0) {
+            memset(ref, 0, sizeof(*ref));
+            return 0;
+        }
+        memset(&h->ref, 0, sizeof(h->ref));
+        pcpd_defer_end(pd, &h->defer);
+    }
+    if (on_pool) {
+        /* The pool is full, or the range is small after all: check here. */
+        rc = store_verify_fd(pd->tiers.v[h->tier].store, id, h->fd, h->off,
+                             h->n);
+        if (rc < 0) {
+            close(h->fd);
+            free(h);
+            return pcpd_chunk_hit(w, req, ref, id, ranged, range);
+        }
+    }
+    pcpd_hit_send(h, req);
     return 0;
 }
 
@@ -486,20 +624,9 @@ static void pcpd_creq_wait(struct pcpd_worker *w, struct evhttp_request *req,
 
 /* ---- The handler ------------------------------------------------------ */
 
-static bool pcpd_tiers_have(struct pcpd *pd, const struct chunk_id *id)
-{
-    size_t i;
-
-    for (i = 0; i < pd->tiers.n; i++) {
-        if (store_contains(pd->tiers.v[i].store, id, NULL))
-            return true;
-    }
-    return false;
-}
-
 /* A miss: join or start the chunk's flight. */
 static void pcpd_chunk_miss(struct pcpd_worker *w, struct evhttp_request *req,
-                            const struct pcpd_chunk_ref *ref,
+                            struct pcpd_chunk_ref *ref,
                             const struct chunk_id *id, bool ranged,
                             const struct pcpd_range *range)
 {
@@ -531,12 +658,12 @@ static void pcpd_chunk_miss(struct pcpd_worker *w, struct evhttp_request *req,
                         "too many chunks being fetched");
         return;
     }
-    if (created && pcpd_tiers_have(pd, id)) {
+    if (created && pcpd_tiers_have(&pd->tiers, id)) {
         /* Stored by a flight that left the table after our lookup. */
         pcpd_flight_finish(f, -EAGAIN, NULL);
         pcpd_flights_remove(pd->flights, f);
         pcpd_flight_unref(f);
-        if (pcpd_chunk_hit(w, req, id, ranged, range) == 0)
+        if (pcpd_chunk_hit(w, req, ref, id, ranged, range) == 0)
             return;
         pcpd_http_error(pd, req, 503, "SlowDown", "chunk evicted; retry");
         return;
@@ -589,9 +716,26 @@ void pcpd_chunk_handle(struct pcpd_worker *w, struct evhttp_request *req,
     }
     chunk_id_make(&id, ref.pbucket, ref.key, ref.etag, ref.index,
                   ref.chunk_size);
-    if (pcpd_chunk_hit(w, req, &id, ranged, &range) == 0)
-        goto out;
-    pcpd_chunk_miss(w, req, &ref, &id, ranged, &range);
+    pcpd_hot_add(pd->hot, &id, ref.pbucket, ref.key, ref.index);
+    pcpd_chunk_lookup(w, req, &ref, &id, ranged, ranged ? &range : NULL);
 out:
     pcpd_chunk_ref_fini(&ref);
+}
+
+/* A hit if a tier has the chunk (and it is young enough), else a miss. */
+static void pcpd_chunk_lookup(struct pcpd_worker *w, struct evhttp_request *req,
+                              struct pcpd_chunk_ref *ref,
+                              const struct chunk_id *id, bool ranged,
+                              const struct pcpd_range *range)
+{
+    struct pcpd *pd = w->pd;
+    const struct pcpd_pbucket *pb = NULL;
+    const struct pcpd_route *rt;
+
+    rt = pcpd_routes_find(pd->routes, ref->pbucket, ref->key, &pb);
+    if (rt && rt->ttl_ms)
+        pcpd_tiers_expire(&pd->tiers, id, rt->ttl_ms);
+    if (pcpd_chunk_hit(w, req, ref, id, ranged, range) == 0)
+        return;
+    pcpd_chunk_miss(w, req, ref, id, ranged, range);
 }

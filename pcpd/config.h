@@ -46,9 +46,11 @@ struct pcpd_config {
     int64_t high_pct;
     int64_t low_pct;
     bool fsync;
-    int64_t promote_hits; /* hits on a slow tier before a copy-up */
-    int64_t hot_k;        /* size of the hot-chunk top-K */
-    char *log_file;       /* NULL: stderr */
+    int64_t promote_hits;    /* hits on a slow tier before a copy-up */
+    int64_t hot_k;           /* size of the hot-chunk top-K */
+    int64_t meta_threads;    /* threads for metadata proxy requests */
+    int64_t warmup_parallel; /* chunks fetched at once by warmups */
+    char *log_file;          /* NULL: stderr */
     char *log_level;
     char *debug;         /* "s3,store,http" */
     struct s3_config s3; /* defaults for every backend */

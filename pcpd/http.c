@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <jansson.h>
 #include <string.h>
@@ -74,6 +75,51 @@ void pcpd_http_error(struct pcpd *pd, struct evhttp_request *req, int status,
     pcpd_http_done(pd, status);
 }
 
+static void pcpd_defer_close_cb(struct evhttp_connection *conn, void *arg)
+{
+    struct pcpd_defer *d = arg;
+
+    /* evhttp has detached the request from the dying connection. */
+    d->closed = true;
+}
+
+void pcpd_defer_begin(struct pcpd_defer *d, struct evhttp_request *req)
+{
+    d->req = req;
+    d->conn = evhttp_request_get_connection(req);
+    d->closed = false;
+    if (d->conn)
+        evhttp_connection_set_closecb(d->conn, pcpd_defer_close_cb, d);
+}
+
+bool pcpd_defer_end(struct pcpd *pd, struct pcpd_defer *d)
+{
+    if (d->closed) {
+        evhttp_request_free(d->req);
+        pcpd_http_done(pd, 499);
+        return false;
+    }
+    if (d->conn)
+        evhttp_connection_set_closecb(d->conn, NULL, NULL);
+    return true;
+}
+
+void pcpd_http_json(struct pcpd *pd, struct evhttp_request *req, int status,
+                    json_t *j)
+{
+    struct evbuffer *b = evbuffer_new();
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+    evbuffer_add_printf(b, "%s\n", text ? text : "{}");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/json");
+    evhttp_send_reply(req, status, status == 200 ? "OK" : "Done", b);
+    evbuffer_free(b);
+    free(text);
+    json_decref(j);
+    pcpd_http_done(pd, status);
+}
+
 int pcpd_auth_check(struct pcpd *pd, struct evhttp_request *req,
                     const char *pbucket, const char *key, const char *op)
 {
@@ -112,6 +158,16 @@ static void pcpd_http_dispatch_cb(struct evhttp_request *req, void *arg)
         pcpd_chunk_handle(w, req, path + 10);
         return;
     }
+    if (strncmp(path, "/v1/meta/", 9) == 0) {
+        PCPD_COUNT(pd, requests[PCPD_EP_META], 1);
+        pcpd_meta_handle(w, req, path + 9);
+        return;
+    }
+    if (strcmp(path, "/v1/warmup") == 0) {
+        PCPD_COUNT(pd, requests[PCPD_EP_WARMUP], 1);
+        pcpd_warmup_handle(w, req);
+        return;
+    }
     if (strcmp(path, "/metrics") == 0) {
         PCPD_COUNT(pd, requests[PCPD_EP_METRICS], 1);
         pcpd_admin_metrics(w, req);
@@ -124,6 +180,22 @@ static void pcpd_http_dispatch_cb(struct evhttp_request *req, void *arg)
     }
     PCPD_COUNT(pd, requests[PCPD_EP_OTHER], 1);
     pcpd_http_error(pd, req, 404, "NotFound", "no such endpoint");
+}
+
+/* libevent writes at most 16 KiB per write event by default, which
+ * turns one 8 MiB sendfile into 512 trips round the loop. */
+#define PCPD_HTTP_MAX_WRITE (4u << 20)
+
+static struct bufferevent *pcpd_http_bev_cb(struct event_base *base, void *arg)
+{
+    struct bufferevent *bev =
+        bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+
+    if (bev) {
+        bufferevent_set_max_single_write(bev, PCPD_HTTP_MAX_WRITE);
+        bufferevent_set_max_single_read(bev, 256u << 10);
+    }
+    return bev;
 }
 
 void pcpd_http_setup(struct pcpd_worker *w)
@@ -142,4 +214,5 @@ void pcpd_http_setup(struct pcpd_worker *w)
                                             EVHTTP_REQ_DELETE);
     evhttp_set_default_content_type(w->http, "application/octet-stream");
     evhttp_set_gencb(w->http, pcpd_http_dispatch_cb, w);
+    evhttp_set_bevcb(w->http, pcpd_http_bev_cb, w);
 }

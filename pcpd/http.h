@@ -9,6 +9,7 @@
 #ifndef PCPD_HTTP_H
 #define PCPD_HTTP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "pcpd/metrics.h"
@@ -42,10 +43,37 @@ void pcpd_http_done(struct pcpd *pd, int status);
 int pcpd_auth_check(struct pcpd *pd, struct evhttp_request *req,
                     const char *pbucket, const char *key, const char *op);
 
-/* Handlers (chunk.c, admin.c). Each one answers the request. */
+/*
+ * A request answered later, after work on another thread (the disk pool,
+ * a metadata request): begin watches for the client going away; end
+ * stops watching and returns true when the reply may be sent, or false
+ * when the client left (the request is freed and counted as 499: send
+ * nothing). Both on the request's worker loop.
+ */
+struct pcpd_defer {
+    struct evhttp_request *req;
+    struct evhttp_connection *conn;
+    bool closed;
+};
+
+void pcpd_defer_begin(struct pcpd_defer *d, struct evhttp_request *req);
+bool pcpd_defer_end(struct pcpd *pd, struct pcpd_defer *d);
+
+/* Sends a 200 JSON reply of j (a reference is taken over) and ends the
+ * request's accounting. */
+struct json_t;
+void pcpd_http_json(struct pcpd *pd, struct evhttp_request *req, int status,
+                    struct json_t *j);
+
+/* Handlers (chunk.c, meta.c, warmup.c, admin.c). Each answers the request. */
 void pcpd_chunk_handle(struct pcpd_worker *w, struct evhttp_request *req,
                        const char *path);
 void pcpd_admin_metrics(struct pcpd_worker *w, struct evhttp_request *req);
 void pcpd_admin_status(struct pcpd_worker *w, struct evhttp_request *req);
+/* /v1/meta/{pbucket}[/{key}]: the metadata proxy (meta.c). */
+void pcpd_meta_handle(struct pcpd_worker *w, struct evhttp_request *req,
+                      const char *path);
+/* POST /v1/warmup (warmup.c). */
+void pcpd_warmup_handle(struct pcpd_worker *w, struct evhttp_request *req);
 
 #endif

@@ -6,8 +6,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 
 #include "common/buf.h"
+#include "common/mem.h"
+#include "pcpd/hot.h"
 #include "pcpd/flight.h"
 #include "pcpd/pcpd.h"
 #include "pcpd/pool.h"
@@ -129,6 +132,38 @@ static void pcpd_metrics_latency_render(struct pcpd *pd, struct buf *b)
                 LOAD(pd->metrics.lat_count));
 }
 
+/* A label value: backslash, double quote and newline escaped. */
+static void pcpd_metrics_label(struct buf *b, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            buf_appendf(b, "\\%c", *v);
+        else if (*v == '\n')
+            buf_append_str(b, "\\n");
+        else
+            buf_append_byte(b, *v);
+    }
+}
+
+static void pcpd_metrics_hot(struct pcpd *pd, struct buf *b)
+{
+    size_t k = (size_t)pd->cfg->hot_k, n, i;
+    struct pcpd_hot_item *v = xcalloc(k, sizeof(*v));
+    char hex[CHUNK_ID_HEX_LEN + 1];
+
+    n = pcpd_hot_top(pd->hot, v, k, NULL);
+    buf_appendf(b, "# HELP pcpd_hot_chunk_requests requests of the hottest "
+                   "chunks (space-saving top-K; an upper bound)\n"
+                   "# TYPE pcpd_hot_chunk_requests gauge\n");
+    for (i = 0; i < n; i++) {
+        chunk_id_hex(&v[i].id, hex);
+        buf_appendf(b, "pcpd_hot_chunk_requests{chunk=\"%s\",name=\"", hex);
+        pcpd_metrics_label(b, v[i].label);
+        buf_appendf(b, "\"} %" PRIu64 "\n", v[i].count);
+    }
+    free(v);
+}
+
 int pcpd_metrics_render(struct pcpd *pd, struct buf *b)
 {
     struct pcpd_metrics *m = &pd->metrics;
@@ -174,6 +209,13 @@ int pcpd_metrics_render(struct pcpd *pd, struct buf *b)
     pcpd_metric(b, "pcpd_aborted_streams_total", "counter",
                 "replies cut short because the backend fetch failed",
                 LOAD(m->aborted_streams));
+    pcpd_metric(b, "pcpd_meta_errors_total", "counter",
+                "metadata proxy requests that failed", LOAD(m->meta_errors));
+    pcpd_metric(b, "pcpd_write_cached_chunks_total", "counter",
+                "chunks cached from puts and multipart parts through the node",
+                LOAD(m->write_cached));
+    pcpd_metric(b, "pcpd_warmup_chunks_total", "counter",
+                "chunks fetched and stored by warmups", LOAD(m->warmup_chunks));
     pcpd_metrics_latency_render(pd, b);
     pcpd_flights_get_stats(pd->flights, &fs);
     pcpd_metric(b, "pcpd_inflight_requests", "gauge",
@@ -185,5 +227,6 @@ int pcpd_metrics_render(struct pcpd *pd, struct buf *b)
     pcpd_metric(b, "pcpd_pool_pending", "gauge", "disk jobs queued or running",
                 pcpd_pool_pending(pd->pool));
     pcpd_metrics_tiers(pd, b);
+    pcpd_metrics_hot(pd, b);
     return b->len >= b->max ? -EMSGSIZE : 0;
 }

@@ -43,6 +43,9 @@ struct pcpd_metrics {
     uint64_t flight_refused;
     uint64_t cache_put_failures;
     uint64_t aborted_streams; /* replies cut because the fetch failed */
+    uint64_t meta_errors;     /* metadata proxy requests that failed */
+    uint64_t write_cached;    /* chunks cached from puts and parts */
+    uint64_t warmup_chunks;   /* chunks fetched by warmups */
     uint64_t lat_bucket[PCPD_LAT_BUCKETS + 1]; /* +Inf last */
     uint64_t lat_sum_us;
     uint64_t lat_count;

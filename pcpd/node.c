@@ -30,8 +30,11 @@
 #include "common/monotime.h"
 #include "common/s3.h"
 #include "pcpd/flight.h"
+#include "pcpd/hot.h"
 #include "pcpd/http.h"
+#include "pcpd/meta.h"
 #include "pcpd/pool.h"
+#include "pcpd/warmup.h"
 
 /* Queued disk jobs at most (chunk writes, tier copies). */
 #define PCPD_POOL_MAX_JOBS 1024
@@ -170,10 +173,31 @@ int pcpd_init(struct pcpd *pd, const struct pcpd_config *cfg,
     if (rc < 0)
         return rc;
     pd->flights = pcpd_flights_new(cfg->flight_mem);
+    pd->hot = pcpd_hot_new((size_t)cfg->hot_k);
     pd->pool = pcpd_pool_new((size_t)cfg->io_threads, PCPD_POOL_MAX_JOBS);
     if (!pd->pool) {
         snprintf(err, errlen, "cannot start the disk pool");
         return -ENOMEM;
+    }
+    pd->meta_pool =
+        pcpd_pool_new((size_t)cfg->meta_threads, PCPD_POOL_MAX_JOBS);
+    pd->warmup_pool =
+        pcpd_pool_new((size_t)cfg->warmup_parallel, PCPD_POOL_MAX_JOBS);
+    if (!pd->meta_pool || !pd->warmup_pool) {
+        snprintf(err, errlen, "cannot start the metadata and warmup pools");
+        return -ENOMEM;
+    }
+    pd->uploads = pcpd_uploads_new();
+    pd->warmups = pcpd_warmups_new();
+    pd->meta_clients =
+        xcalloc(routes->nbackends ? routes->nbackends : 1, sizeof(void *));
+    for (i = 0; i < routes->nbackends; i++) {
+        pd->meta_clients[i] =
+            s3_client_new(&routes->backends[i].s3,
+                          (struct creds_source *)&routes->backends[i].creds,
+                          NULL, err, errlen);
+        if (!pd->meta_clients[i])
+            return -EINVAL;
     }
     pd->listen_fd = pcpd_listen(cfg->listen, err, errlen);
     if (pd->listen_fd < 0)
@@ -230,7 +254,17 @@ void pcpd_fini(struct pcpd *pd)
         if (pd->workers[i].started)
             pthread_join(pd->workers[i].thread, NULL);
     }
-    /* The pool may still post completions to the loops: drain it first. */
+    /* The pools may still post completions to the loops: drain them
+     * first; metadata and warmup jobs need the metadata clients. */
+    pcpd_pool_free(pd->warmup_pool);
+    pcpd_pool_free(pd->meta_pool);
+    if (pd->meta_clients) {
+        for (i = 0; i < pd->routes->nbackends; i++)
+            s3_client_free(pd->meta_clients[i]);
+        free(pd->meta_clients);
+    }
+    pcpd_warmups_free(pd->warmups);
+    pcpd_uploads_free(pd->uploads);
     pcpd_pool_free(pd->pool);
     for (i = 0; i < pd->nworkers; i++)
         pcpd_worker_fini(pd, &pd->workers[i]);
@@ -238,5 +272,6 @@ void pcpd_fini(struct pcpd *pd)
     if (pd->listen_fd >= 0)
         close(pd->listen_fd);
     pcpd_flights_free(pd->flights);
+    pcpd_hot_free(pd->hot);
     pcpd_tiers_close(&pd->tiers);
 }

@@ -9,8 +9,10 @@
  *
  * Threads (docs/internals/threads.md): N workers, each owning an
  * event_base, an evhttp and its connections, and one S3 client per
- * backend on that base; a disk pool; the main thread, which only handles
- * signals and the shutdown sequence.
+ * backend on that base; a disk pool; a metadata pool, whose threads make
+ * blocking S3 calls (head, list, put, copy, multipart) on clients that
+ * run their own engine thread; a warmup pool; the main thread, which only
+ * handles signals and the shutdown sequence.
  */
 #ifndef PCPD_PCPD_H
 #define PCPD_PCPD_H
@@ -33,6 +35,8 @@ struct s3_client;
 struct pcpd_flights;
 struct pcpd_pool;
 struct pcpd_hot;
+struct pcpd_uploads;
+struct pcpd_warmups;
 
 /* One worker thread. Everything here is owned by its thread once it
  * runs, except the events main.c activates (stop_ev, exit_ev). */
@@ -56,6 +60,11 @@ struct pcpd {
     struct pcpd_flights *flights;
     struct pcpd_pool *pool;
     struct pcpd_hot *hot;
+    struct pcpd_pool *meta_pool;     /* blocking metadata requests */
+    struct pcpd_pool *warmup_pool;   /* warmup jobs */
+    struct s3_client **meta_clients; /* one per backend, own engine thread */
+    struct pcpd_uploads *uploads;    /* parts staged for multipart uploads */
+    struct pcpd_warmups *warmups;
     struct pcpd_metrics metrics; /* atomics */
     struct pcpd_worker *workers; /* owned array */
     size_t nworkers;

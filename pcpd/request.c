@@ -115,26 +115,26 @@ out:
     return rc;
 }
 
-int pcpd_request_parse_chunk(const char *path, const char *query,
-                             struct pcpd_chunk_ref *r, char *msg, size_t msglen)
+bool pcpd_request_key_ok(const char *key, size_t len)
 {
-    struct pcpd_chunk_ref t = {{0}};
-    const char *slash = strchr(path, '/');
+    return len > 0 && len <= S3_MAX_KEY_LEN && strlen(key) == len &&
+           pcpd_key_ok(key, len);
+}
+
+/* Decodes and checks the key part of a path. 0 or -errno with msg. */
+static int pcpd_request_key(const char *enc, char **out, char *msg,
+                            size_t msglen)
+{
     size_t klen = 0;
     char *key = NULL;
     int rc = -EINVAL;
 
-    if (!slash || !pcpd_request_name_ok(path, (size_t)(slash - path))) {
-        snprintf(msg, msglen, "expected /v1/chunk/<pbucket>/<key>");
-        goto out;
-    }
-    memcpy(t.pbucket, path, (size_t)(slash - path));
-    if (strlen(slash + 1) > 3 * S3_MAX_KEY_LEN) {
+    if (strlen(enc) > 3 * S3_MAX_KEY_LEN) {
         rc = -ENAMETOOLONG;
         snprintf(msg, msglen, "key too long");
         goto out;
     }
-    key = evhttp_uridecode(slash + 1, 0, &klen);
+    key = evhttp_uridecode(enc, 0, &klen);
     if (!key || klen == 0 || strlen(key) != klen) {
         snprintf(msg, msglen, "empty key or NUL in key");
         goto out;
@@ -148,10 +148,58 @@ int pcpd_request_parse_chunk(const char *path, const char *query,
         snprintf(msg, msglen, "control character or '.'/'..' segment in key");
         goto out;
     }
+    *out = key;
+    key = NULL;
+    rc = 0;
+out:
+    free(key);
+    return rc;
+}
+
+int pcpd_request_parse_object(const char *path, char pbucket[PCPD_NAME_MAX + 1],
+                              char **key, char *msg, size_t msglen)
+{
+    const char *slash = strchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : strlen(path);
+    char *k = NULL;
+    int rc;
+
+    if (!pcpd_request_name_ok(path, n)) {
+        snprintf(msg, msglen, "expected <pbucket>[/<key>]");
+        return -EINVAL;
+    }
+    if (slash && slash[1]) {
+        rc = pcpd_request_key(slash + 1, &k, msg, msglen);
+        if (rc < 0)
+            return rc;
+    }
+    memcpy(pbucket, path, n);
+    pbucket[n] = '\0';
+    *key = k;
+    return 0;
+}
+
+int pcpd_request_parse_chunk(const char *path, const char *query,
+                             struct pcpd_chunk_ref *r, char *msg, size_t msglen)
+{
+    struct pcpd_chunk_ref t = {{0}};
+    const char *slash = strchr(path, '/');
+    char *key = NULL;
+    int rc = -EINVAL;
+
+    if (!slash || !pcpd_request_name_ok(path, (size_t)(slash - path))) {
+        snprintf(msg, msglen, "expected /v1/chunk/<pbucket>/<key>");
+        goto out;
+    }
+    memcpy(t.pbucket, path, (size_t)(slash - path));
+    rc = pcpd_request_key(slash + 1, &key, msg, msglen);
+    if (rc < 0)
+        goto out;
     rc = pcpd_parse_query(query, &t, msg, msglen);
     if (rc < 0)
         goto out;
-    t.key = xstrdup(key);
+    t.key = key;
+    key = NULL;
     *r = t;
 out:
     free(key);

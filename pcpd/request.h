@@ -41,6 +41,20 @@ int pcpd_request_parse_chunk(const char *path, const char *query,
                              struct pcpd_chunk_ref *r, char *msg,
                              size_t msglen);
 
+/*
+ * Parses "<pbucket>" or "<pbucket>/<key, URL-encoded>" (the path after
+ * /v1/meta/). pbucket gets the name; *key a decoded copy (the caller
+ * frees it) or NULL when the path names no key ("pb" or "pb/"). The key
+ * obeys the rules of pcpd_request_parse_chunk(). 0, or -EINVAL /
+ * -ENAMETOOLONG with a reason in msg (outputs untouched).
+ */
+int pcpd_request_parse_object(const char *path, char pbucket[PCPD_NAME_MAX + 1],
+                              char **key, char *msg, size_t msglen);
+
+/* True when a decoded key of len bytes is acceptable: 1..1024 bytes, no
+ * control character, no "." or ".." segment. */
+bool pcpd_request_key_ok(const char *key, size_t len);
+
 /* A byte range within a chunk, as asked. */
 struct pcpd_range {
     bool suffix;    /* bytes=-n: the last n bytes (n in last) */

@@ -161,6 +161,21 @@ class Pcpd:
         c.close()
         return r.status, dict((k.lower(), v) for k, v in r.getheaders()), body
 
+    def request(self, method, path, body=None, headers=None, timeout=60):
+        c = http.client.HTTPConnection("127.0.0.1", self.port,
+                                       timeout=timeout)
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data
+
+    def status(self):
+        s, _, body = self.get("/v1/status")
+        if s != 200:
+            raise RuntimeError("/v1/status: %d" % s)
+        return json.loads(body)
+
     def metrics(self):
         _, _, body = self.get("/metrics")
         out = {}

@@ -208,6 +208,11 @@ def test_kill9(node, bucket, work, tier_dir):
                                                     0) + 1
         check(True, "after kill -9 at %.2fs: %d chunks right %s" %
               (delay, n, kinds))
+    # Chunks fetched by the last round may still be being written.
+    for _ in range(200):
+        if node.metrics()["pcpd_pool_pending"] == 0:
+            break
+        time.sleep(0.05)
     tmpd = os.path.join(tier_dir, "tmp")
     check(not os.listdir(tmpd), "no temporary files left")
 
