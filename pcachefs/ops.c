@@ -723,11 +723,17 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
         goto reply;
     pthread_mutex_lock(&in->lock);
     st = in->attr;
-    pthread_mutex_unlock(&in->lock);
     ops_apply_setattr(req, &st, attr, to_set);
-    if (w)
-        writer_mark_dirty(w); /* the upload at close carries them */
-    else if (path)
+    if (in->writer) {
+        /* The upload at close (or at release) carries them. Marked under
+         * the inode lock, so a release detaching the writer sees it. */
+        do_ops_set_attr(fs, in, &st, NULL, true);
+        writer_mark_dirty(in->writer);
+        pthread_mutex_unlock(&in->lock);
+        goto reply;
+    }
+    pthread_mutex_unlock(&in->lock);
+    if (path)
         rc = ops_store_meta(fs, path, &st, etag);
     if (rc)
         goto out;
@@ -1010,6 +1016,29 @@ static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     ops_flush(req, ino, fi);
 }
 
+/* Uploads a writer already taken off its inode (release). */
+static void ops_flush_detached(struct fs *fs, struct inode *in,
+                               struct writer *w, struct stat *st)
+{
+    char *path = inode_path(fs->inodes, in), *key;
+    char etag[128] = "";
+
+    if (!path)
+        return; /* unlinked: nothing to upload */
+    key = fs_key(fs, path);
+    st->st_size = (off_t)writer_size(w);
+    if (writer_flush(w, key, st, etag) == 0) {
+        pthread_mutex_lock(&in->lock);
+        snprintf(in->etag, sizeof(in->etag), "%s", etag);
+        pthread_mutex_unlock(&in->lock);
+        ops_dir_changed(fs, path);
+    } else {
+        log_warnx("%s: upload at release failed, changes lost", path);
+    }
+    free(key);
+    free(path);
+}
+
 static void ops_release(fuse_req_t req, fuse_ino_t ino,
                         struct fuse_file_info *fi)
 {
@@ -1017,6 +1046,7 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
     struct handle *h = (struct handle *)(uintptr_t)fi->fh;
     struct inode *in = h->in;
     struct writer *w = NULL;
+    struct stat st;
     int rc = 0;
 
     if (h->writing) {
@@ -1032,8 +1062,13 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
     if (--in->open_handles == 0) {
         w = in->writer;
         in->writer = NULL;
+        st = in->attr;
     }
     pthread_mutex_unlock(&in->lock);
+    /* A chmod or utimens that came after close() but before this release
+     * marked it dirty: upload it before it goes. */
+    if (w && writer_dirty(w))
+        ops_flush_detached(fs, in, w, &st);
     writer_free(w);
     reader_file_fini(&h->rf);
     free(h);

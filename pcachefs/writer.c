@@ -30,9 +30,10 @@
 struct writer {
     struct fs *fs;
     pthread_mutex_t lock;
-    int fd;        /* staging file */
-    uint64_t size; /* logical size of the file */
-    bool dirty;
+    int fd;                  /* staging file */
+    uint64_t size;           /* logical size of the file */
+    uint64_t gen;            /* changes so far (atomic) */
+    uint64_t clean_gen;      /* gen of the last upload (under lock) */
     struct reader_file base; /* the object we started from */
     uint64_t base_size;      /* base bytes still alive */
     bool *present;           /* per base chunk */
@@ -219,7 +220,7 @@ ssize_t writer_write(struct writer *w, const char *buf, size_t len,
     if (n > 0) {
         if (off + (uint64_t)n > w->size)
             w->size = off + (uint64_t)n;
-        w->dirty = true;
+        __atomic_add_fetch(&w->gen, 1, __ATOMIC_SEQ_CST);
         do_writer_stream(w, off, (uint64_t)n);
     }
     pthread_mutex_unlock(&w->lock);
@@ -245,7 +246,7 @@ int writer_truncate(struct writer *w, uint64_t size)
         rc = -errno;
     if (rc == 0) {
         w->size = size;
-        w->dirty = true;
+        __atomic_add_fetch(&w->gen, 1, __ATOMIC_SEQ_CST);
     }
     pthread_mutex_unlock(&w->lock);
     return rc;
@@ -283,19 +284,19 @@ uint64_t writer_size(struct writer *w)
 
 bool writer_dirty(struct writer *w)
 {
-    bool d;
+    uint64_t clean;
 
     pthread_mutex_lock(&w->lock);
-    d = w->dirty;
+    clean = w->clean_gen;
     pthread_mutex_unlock(&w->lock);
-    return d;
+    return __atomic_load_n(&w->gen, __ATOMIC_SEQ_CST) != clean;
 }
 
 void writer_mark_dirty(struct writer *w)
 {
-    pthread_mutex_lock(&w->lock);
-    w->dirty = true;
-    pthread_mutex_unlock(&w->lock);
+    /* Lock-free: callers may hold the inode lock while an upload holds
+     * w->lock; a change made during an upload stays dirty after it. */
+    __atomic_add_fetch(&w->gen, 1, __ATOMIC_SEQ_CST);
 }
 
 int writer_flush(struct writer *w, const char *key, const struct stat *st,
@@ -306,10 +307,12 @@ int writer_flush(struct writer *w, const char *key, const struct stat *st,
     struct s3_error err = {0};
     struct meta_put mp;
     char *new_etag = NULL, msg[512];
+    uint64_t start_gen;
     int rc;
 
     pthread_mutex_lock(&w->lock);
-    if (!w->dirty) {
+    start_gen = __atomic_load_n(&w->gen, __ATOMIC_SEQ_CST);
+    if (start_gen == w->clean_gen) {
         pthread_mutex_unlock(&w->lock);
         return 0;
     }
@@ -336,7 +339,7 @@ int writer_flush(struct writer *w, const char *key, const struct stat *st,
         goto out;
     }
     /* The staging file is now the object: later writes start from it. */
-    w->dirty = false;
+    w->clean_gen = start_gen;
     w->base_size = w->size;
     free(w->present);
     w->nchunks = chunk_count(w->size, conf->chunk_size);

@@ -47,7 +47,10 @@ uint64_t writer_size(struct writer *w);
 bool writer_dirty(struct writer *w);
 /* The attributes a streaming upload starts with (mode, owner, time). */
 void writer_set_attr(struct writer *w, const struct stat *st);
-/* Marks the file as needing an upload (new file, metadata change). */
+/*
+ * Marks the file as needing an upload (new file, metadata change). Takes
+ * no lock, so it may be called under the inode's lock.
+ */
 void writer_mark_dirty(struct writer *w);
 
 /*
