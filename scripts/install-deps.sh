@@ -15,7 +15,7 @@ BUILD_PKGS=(meson ninja-build pkg-config gcc libc6-dev
     libevent-dev libexpat1-dev libxxhash-dev check libsubunit-dev
     clang-format curl ca-certificates procps iproute2 psmisc)
 TEST_PKGS=(python3 python3-botocore
-    radosgw ceph-mon ceph-osd rsync attr xxhash)
+    radosgw ceph-mon ceph-osd rsync attr xxhash etcd-server s3fs)
 S3RVER_VERSION=3.7.1
 NPM_PREFIX=${PCACHE_NPM_PREFIX:-/opt/pcachefs-test/npm}
 
