@@ -99,6 +99,7 @@ static struct inode *inode_alloc(fuse_ino_t ino, const char *path, mode_t type)
     in->ino = ino;
     in->path = xstrdup(path);
     pthread_mutex_init(&in->lock, NULL);
+    pthread_cond_init(&in->listing_cond, NULL);
     in->attr.st_ino = ino;
     in->attr.st_mode = type;
     in->attr.st_nlink = S_ISDIR(type) ? 2 : 1;
@@ -111,6 +112,7 @@ static void inode_free(struct inode *in)
     listing_free(in->listing);
     free(in->link_target);
     free(in->path);
+    pthread_cond_destroy(&in->listing_cond);
     pthread_mutex_destroy(&in->lock);
     free(in);
 }

@@ -51,7 +51,10 @@ struct inode {
     struct writer *writer;   /* staged contents while open for writing */
     char *link_target;       /* owned, symlinks */
     struct listing *listing; /* directories: cached listing, owned */
-    char open_etag[128];     /* ETag at the last open, for keep_cache */
+    bool listing_busy;       /* a fetch is running: wait on listing_cond */
+    pthread_cond_t listing_cond;
+    uint64_t listing_refused_ms; /* too large for lookups, as of then */
+    char open_etag[128];         /* ETag at the last open, for keep_cache */
 };
 
 struct inode_table;

@@ -116,7 +116,8 @@ static void listing_sort_unique(struct listing *l)
     l->count = out;
 }
 
-int listing_fetch(struct fs *fs, const char *path, struct listing **out)
+int listing_fetch(struct fs *fs, const char *path, size_t max,
+                  struct listing **out)
 {
     struct listing *l = xcalloc(1, sizeof(*l));
     char *dir_key = fs_dir_key(fs, path), *token = NULL;
@@ -139,7 +140,9 @@ int listing_fetch(struct fs *fs, const char *path, struct listing **out)
         if (r.truncated && r.next_token && *r.next_token)
             token = xstrdup(r.next_token);
         s3_list_result_fini(&r);
-        if (l->count > LISTING_MAX_ENTRIES) {
+        if (max && l->count > max) {
+            rc = -EFBIG; /* the caller asked for a small one only */
+        } else if (l->count > LISTING_MAX_ENTRIES) {
             log_warnx("listing of '%s' passes %u entries; refusing", path,
                       LISTING_MAX_ENTRIES);
             rc = -EFBIG;

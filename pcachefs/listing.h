@@ -38,10 +38,12 @@ struct listing {
 
 /*
  * Lists directory path ("" is the root) completely, following
- * continuation tokens. Returns 0 with *out set (owned by the caller), or
- * -errno from the S3 client.
+ * continuation tokens. Returns 0 with *out set (owned by the caller),
+ * -EFBIG when the directory has more than max entries (0: a large built-in
+ * limit), or -errno from the S3 client.
  */
-int listing_fetch(struct fs *fs, const char *path, struct listing **out);
+int listing_fetch(struct fs *fs, const char *path, size_t max,
+                  struct listing **out);
 void listing_free(struct listing *l);
 /* The entry called name, borrowed from l, or NULL. */
 const struct listing_entry *listing_find(const struct listing *l,

@@ -175,6 +175,13 @@ static void ops_reply_negative(fuse_req_t req, struct fs *fs)
     fuse_reply_entry(req, &e);
 }
 
+/* Failures of the endpoint itself, where cached data may still serve. */
+static bool ops_transport_error(int rc)
+{
+    return rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -ECONNRESET ||
+           rc == -EHOSTUNREACH || rc == -EAGAIN || rc == -EIO;
+}
+
 /* --- resolving paths to objects -------------------------------------- */
 
 /* Is there anything below dir_key? 1 yes, 0 no, -errno. */
@@ -242,28 +249,49 @@ out:
     return rc;
 }
 
-/* The parent's listing, fetched when missing or stale; owned by parent. */
+/*
+ * Makes dir's cached listing fresh, fetching it when missing or stale;
+ * one fetch per directory at a time, others wait for it. max bounds the
+ * directories worth listing for a lookup (0: any size); a directory found
+ * too large is not listed again for lookups for OPS_LIST_REFUSED_MS.
+ * 0, -EFBIG or -errno.
+ */
+#define OPS_LOOKUP_LIST_MAX 10000
+#define OPS_LIST_REFUSED_MS 60000
+
 static int ops_listing(struct fs *fs, struct inode *dir, const char *path,
-                       bool force)
+                       bool force, size_t max)
 {
     struct listing *l = NULL;
-    bool fresh;
     int rc;
 
     pthread_mutex_lock(&dir->lock);
-    fresh = dir->listing &&
-            monotime_ms() - dir->listing->fetched_ms < fs->conf.attr_timeout_ms;
-    pthread_mutex_unlock(&dir->lock);
-    if (fresh && !force)
+    while (dir->listing_busy)
+        pthread_cond_wait(&dir->listing_cond, &dir->lock);
+    if (!force && dir->listing &&
+        monotime_ms() - dir->listing->fetched_ms < fs->conf.attr_timeout_ms) {
+        pthread_mutex_unlock(&dir->lock);
         return 0;
-    rc = listing_fetch(fs, path, &l);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&dir->lock);
-    listing_free(dir->listing);
-    dir->listing = l;
+    }
+    if (max && dir->listing_refused_ms &&
+        monotime_ms() - dir->listing_refused_ms < OPS_LIST_REFUSED_MS) {
+        pthread_mutex_unlock(&dir->lock);
+        return -EFBIG;
+    }
+    dir->listing_busy = true;
     pthread_mutex_unlock(&dir->lock);
-    return 0;
+    rc = listing_fetch(fs, path, max, &l);
+    pthread_mutex_lock(&dir->lock);
+    dir->listing_busy = false;
+    if (rc == 0) {
+        listing_free(dir->listing);
+        dir->listing = l;
+    } else if (rc == -EFBIG) {
+        dir->listing_refused_ms = monotime_ms();
+    }
+    pthread_cond_broadcast(&dir->listing_cond);
+    pthread_mutex_unlock(&dir->lock);
+    return rc;
 }
 
 /* Applies a listing entry to its inode, keeping richer known metadata. */
@@ -282,7 +310,8 @@ static void ops_apply_entry(struct fs *fs, struct inode *in,
         meta_from_listing(fs, e, &st);
         do_ops_set_attr(fs, in, &st, e->etag, false);
     }
-    if (in->attr_until_ms < until)
+    /* A listing vouches only for what it shows: not for metadata. */
+    if (!in->meta_known && in->attr_until_ms < until)
         in->attr_until_ms = until;
     pthread_mutex_unlock(&in->lock);
 }
@@ -296,29 +325,36 @@ static void ops_apply_entry(struct fs *fs, struct inode *in,
  */
 #define OPS_HEAD_PARALLEL 32
 
-/* True when we hold this version's full metadata. */
-static bool ops_entry_known(struct fs *fs, const char *path,
-                            const struct listing_entry *e)
+/*
+ * What we know of an entry's metadata: 1 this version's, from a HEAD and
+ * still fresh (directories: ever); -1 known once but stale, so only a HEAD
+ * can tell whether it changed (a chmod keeps the ETag); 0 nothing.
+ */
+static int ops_entry_state(struct fs *fs, const char *path,
+                           const struct listing_entry *e)
 {
     struct inode *in = inode_find(fs->inodes, path);
-    bool known = false;
+    int state = 0;
 
     if (in) {
         pthread_mutex_lock(&in->lock);
-        known = in->meta_known &&
-                (e->type == S_IFDIR ? S_ISDIR(in->attr.st_mode)
-                                    : e->etag && !strcmp(in->etag, e->etag));
+        if (in->meta_known && e->type == S_IFDIR && S_ISDIR(in->attr.st_mode))
+            state = 1;
+        else if (in->meta_known && e->type == S_IFREG && e->etag &&
+                 !strcmp(in->etag, e->etag))
+            state = ops_fresh(in) ? 1 : -1;
         pthread_mutex_unlock(&in->lock);
         inode_put(fs->inodes, in);
     }
-    return known;
+    return state;
 }
 
 static bool ops_entry_needs_head(struct fs *fs, const char *path,
                                  const struct listing_entry *e, size_t count)
 {
-    return count <= (size_t)fs->conf.dir_meta_max &&
-           !ops_entry_known(fs, path, e);
+    int state = ops_entry_state(fs, path, e);
+
+    return state < 0 || (state == 0 && count <= (size_t)fs->conf.dir_meta_max);
 }
 
 /*
@@ -458,6 +494,18 @@ int ops_find_child(struct fs *fs, struct inode *parent, const char *name,
         inode_put(fs->inodes, in);
     }
     rc = ops_lookup_cached(fs, parent, path, name, out);
+    /* One LIST answers the lookups of a whole directory: far cheaper
+     * than a HEAD per name when many files are opened. */
+    if (rc < 0) {
+        int lr = ops_listing(fs, parent, dir, false, OPS_LOOKUP_LIST_MAX);
+
+        if (lr == 0)
+            rc = ops_lookup_cached(fs, parent, path, name, out);
+        else if (ops_transport_error(lr)) {
+            rc = lr; /* S3 is unreachable: a HEAD would only wait again */
+            goto out;
+        }
+    }
     if (rc >= 0) {
         rc = rc ? 0 : -ENOENT;
         goto out;
@@ -520,6 +568,49 @@ static void ops_forget_multi(fuse_req_t req, size_t count,
 }
 
 /*
+ * Revalidates a file whose attributes came from a listing through its
+ * directory's listing again (one LIST for all its files instead of a HEAD
+ * each): 0 same version (trusted again), -ESTALE another version, 1 the
+ * listing cannot tell (use a HEAD).
+ */
+static int ops_revalidate_listed(struct fs *fs, struct inode *in,
+                                 const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup("");
+    const char *name = slash ? slash + 1 : path;
+    const struct listing_entry *e;
+    struct inode *d = inode_find(fs->inodes, dir);
+    uint64_t until = 0;
+    int rc = 1;
+
+    if (d && ops_listing(fs, d, dir, false, OPS_LOOKUP_LIST_MAX) == 0) {
+        pthread_mutex_lock(&d->lock);
+        e = d->listing ? listing_find(d->listing, name) : NULL;
+        if (e && e->type == S_IFREG && e->etag) {
+            pthread_mutex_lock(&in->lock);
+            /* Metadata learnt from a HEAD is revalidated by a HEAD: a
+             * chmod elsewhere keeps the ETag and shows only there. */
+            if (in->meta_known) {
+                pthread_mutex_unlock(&in->lock);
+                pthread_mutex_unlock(&d->lock);
+                goto out;
+            }
+            rc = strcmp(e->etag, in->etag) == 0 ? 0 : -ESTALE;
+            until = d->listing->fetched_ms + fs->conf.attr_timeout_ms;
+            if (rc == 0 && in->attr_until_ms < until)
+                in->attr_until_ms = until;
+            pthread_mutex_unlock(&in->lock);
+        }
+        pthread_mutex_unlock(&d->lock);
+    }
+out:
+    inode_put(fs->inodes, d);
+    free(dir);
+    return rc;
+}
+
+/*
  * Re-reads a file's attributes from S3 when they are stale. Returns
  * -ESTALE when the object is now another version (or kind): the inode
  * keeps describing the old one, loses its path, and the kernel, told
@@ -541,6 +632,15 @@ static int ops_refresh(struct fs *fs, struct inode *in)
     path = inode_path(fs->inodes, in);
     if (!path)
         return 0; /* unlinked while open: what we have is all there is */
+    rc = ops_revalidate_listed(fs, in, path);
+    if (rc != 1) {
+        if (rc == -ESTALE) {
+            inode_unlink(fs->inodes, path);
+            ops_dir_changed(fs, path);
+        }
+        free(path);
+        return rc;
+    }
     key = fs_key(fs, path);
     rc = s3_head(fs->s3, fs->bucket, key, &m, NULL);
     if (rc == 0) {
@@ -561,13 +661,6 @@ static int ops_refresh(struct fs *fs, struct inode *in)
     free(key);
     free(path);
     return rc;
-}
-
-/* Failures of the endpoint itself, where cached data may still serve. */
-static bool ops_transport_error(int rc)
-{
-    return rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -ECONNRESET ||
-           rc == -EHOSTUNREACH || rc == -EAGAIN || rc == -EIO;
 }
 
 static void ops_getattr(fuse_req_t req, fuse_ino_t ino,
@@ -1218,7 +1311,7 @@ static void ops_opendir(fuse_req_t req, fuse_ino_t ino,
         return;
     }
     path = inode_path(fs->inodes, in);
-    rc = path ? ops_listing(fs, in, path, false) : -ENOENT;
+    rc = path ? ops_listing(fs, in, path, false, 0) : -ENOENT;
     if (rc) {
         ops_reply_err(req, rc);
         free(path);
