@@ -1,112 +1,177 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pcmd.c: the pcachefs command-line tool.
+ * pcmd.c: the pcachefs command-line tool: options, config file, dispatch.
  *
- * Talks to S3 through the same client library as the mount (standalone
- * mode): make and remove buckets, put, get, cat, stat, ls, rm, cp and
- * presign objects. Large objects move with parallel multipart uploads and
- * parallel ranged downloads (common/s3_transfer.c).
+ * Settings come, weakest first, from the table's defaults, the config
+ * file (--config FILE: the same "name = value" lines and names as the
+ * mount's -o options, so one file serves both; names only the mount
+ * knows are accepted and ignored), -o NAME=VALUE and the short options.
+ * The commands live in pcmd_obj.c, pcmd_sync.c and pcmd_node.c.
  *
- * Exit status: 0 success, 1 the operation failed, 2 usage error.
+ * Exit status: 0 success, 1 failure (or partial failure: some files of a
+ * sync, some keys of an rm), 2 usage error.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/config.h"
 #include "common/creds.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "common/monotime.h"
 #include "common/s3.h"
-#include "common/s3_transfer.h"
+#include "pcachefs/pcmd.h"
 
-#define PCMD_EXIT_FAIL  1
-#define PCMD_EXIT_USAGE 2
-
-struct pcmd_conf {
-    struct s3_config s3;
-    char *credfile;
-    char *profile;
-    char *access_key;
-    char *secret_key;
-    uint64_t part_size;
-    int64_t parallel;
-    bool recursive;
-    bool long_list;
-    int64_t expires;
-    char *method;
-};
+#define PCMD_CONF(field) offsetof(struct pcmd_conf, field)
+/*
+ * The config file may be the mount's: names only the mount uses are read
+ * and dropped (they have no help text, so --help leaves them out). Keep
+ * them in step with fs_table in main.c.
+ */
+#define PCMD_IGNORED(i, name)                                                  \
+    {                                                                          \
+        name, CONFIG_STRING, PCMD_CONF(ignored[i]), NULL, 0, 0, NULL           \
+    }
 
 static const struct config_entry pcmd_table[] = {
     S3_CONFIG_ENTRIES(struct pcmd_conf, s3),
-    {"credfile", CONFIG_STRING, offsetof(struct pcmd_conf, credfile), NULL, 0,
-     0, "credentials file (AWS or s3fs format, mode 0600)"},
-    {"profile", CONFIG_STRING, offsetof(struct pcmd_conf, profile), NULL, 0, 0,
+    {"credfile", CONFIG_STRING, PCMD_CONF(credfile), NULL, 0, 0,
+     "credentials file (AWS or s3fs format, mode 0600)"},
+    {"profile", CONFIG_STRING, PCMD_CONF(profile), NULL, 0, 0,
      "profile in the credentials file"},
-    {"access_key", CONFIG_STRING, offsetof(struct pcmd_conf, access_key), NULL,
-     0, 0, "access key (prefer credfile)"},
-    {"secret_key", CONFIG_STRING, offsetof(struct pcmd_conf, secret_key), NULL,
-     0, 0, "secret key (prefer credfile)"},
-    {"part_size", CONFIG_SIZE, offsetof(struct pcmd_conf, part_size), "8M",
-     5 << 20, 5ll << 30, "multipart part size"},
-    {"parallel", CONFIG_INT, offsetof(struct pcmd_conf, parallel), "8", 1, 64,
+    {"access_key", CONFIG_STRING, PCMD_CONF(access_key), NULL, 0, 0,
+     "access key (prefer credfile)"},
+    {"secret_key", CONFIG_STRING, PCMD_CONF(secret_key), NULL, 0, 0,
+     "secret key (prefer credfile)"},
+    {"pms", CONFIG_STRING, PCMD_CONF(pms), NULL, 0, 0,
+     "cluster mode: pmsd addresses host:port,... (not yet in pcmd)"},
+    {"part_size", CONFIG_SIZE, PCMD_CONF(part_size), "8M", 5 << 20, 5ll << 30,
+     "multipart part size"},
+    {"parallel", CONFIG_INT, PCMD_CONF(parallel), "8", 1, 64,
      "requests in flight per transfer"},
-    {"recursive", CONFIG_BOOL, offsetof(struct pcmd_conf, recursive), "no", 0,
-     0, "ls: list every key below the prefix"},
-    {"long", CONFIG_BOOL, offsetof(struct pcmd_conf, long_list), "no", 0, 0,
-     "ls: sizes, times and ETags"},
-    {"expires", CONFIG_INT, offsetof(struct pcmd_conf, expires), "3600", 1,
-     SIGV4_MAX_EXPIRES, "presign: lifetime in seconds"},
-    {"method", CONFIG_STRING, offsetof(struct pcmd_conf, method), "GET", 0, 0,
+    {"jobs", CONFIG_INT, PCMD_CONF(jobs), "8", 1, 256,
+     "sync: files transferred at once (-j)"},
+    {"md5_max", CONFIG_SIZE, PCMD_CONF(md5_max), "4M", 0, 0,
+     "sync: compare files up to this size by MD5 when the ETag is one"},
+    {"recursive", CONFIG_BOOL, PCMD_CONF(recursive), "no", 0, 0,
+     "ls, rm: every key below the prefix (-r)"},
+    {"long", CONFIG_BOOL, PCMD_CONF(long_list), "no", 0, 0,
+     "ls: sizes, times and ETags (-l)"},
+    {"human", CONFIG_BOOL, PCMD_CONF(human), "no", 0, 0,
+     "sizes as 1.5K, 2.0M, ... (-h)"},
+    {"expires", CONFIG_INT, PCMD_CONF(expires), "3600", 1, SIGV4_MAX_EXPIRES,
+     "presign: lifetime in seconds"},
+    {"method", CONFIG_STRING, PCMD_CONF(method), "GET", 0, 0,
      "presign: HTTP method"},
+    {"node", CONFIG_STRING, PCMD_CONF(node), NULL, 0, 0,
+     "stats, warmup: a cache node's URL, http://host:port"},
+    {"token", CONFIG_STRING, PCMD_CONF(token), NULL, 0, 0,
+     "stats, warmup: bearer token for a node of a cluster (or PCACHE_TOKEN)"},
+    {"chunk_size", CONFIG_SIZE, PCMD_CONF(chunk_size), NULL, 0, 64 << 20,
+     "warmup: chunk size (default: the node's)"},
+    {"poll", CONFIG_DURATION, PCMD_CONF(poll_ms), "250ms", 10, 60000,
+     "warmup: how often to ask for progress"},
+    PCMD_IGNORED(0, "cache_dir"),
+    PCMD_IGNORED(1, "cache_size"),
+    PCMD_IGNORED(2, "max_memory"),
+    PCMD_IGNORED(3, "readahead"),
+    PCMD_IGNORED(4, "attr_timeout"),
+    PCMD_IGNORED(5, "entry_timeout"),
+    PCMD_IGNORED(6, "negative_timeout"),
+    PCMD_IGNORED(7, "uid"),
+    PCMD_IGNORED(8, "gid"),
+    PCMD_IGNORED(9, "umask"),
+    PCMD_IGNORED(10, "dir_meta_max"),
+    PCMD_IGNORED(11, "max_threads"),
+    PCMD_IGNORED(12, "max_background"),
+    PCMD_IGNORED(13, "upload_parallel"),
+    PCMD_IGNORED(14, "multipart_above"),
+    PCMD_IGNORED(15, "debug"),
+    PCMD_IGNORED(16, "allow_other"),
+    PCMD_IGNORED(17, "ro"),
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
 
-struct pcmd {
-    struct pcmd_conf conf;
-    struct creds_source creds;
-    struct s3_client *client;
+static const struct {
+    const char *name;
+    int (*fn)(struct pcmd *p, int argc, char **argv);
+    bool remote; /* needs the S3 client (standalone) or the cluster */
+} pcmd_commands[] = {
+    {"put", pcmd_cmd_put, true},        {"get", pcmd_cmd_get, true},
+    {"cat", pcmd_cmd_cat, true},        {"stat", pcmd_cmd_stat, true},
+    {"ls", pcmd_cmd_ls, true},          {"rm", pcmd_cmd_rm, true},
+    {"cp", pcmd_cmd_cp, true},          {"mb", pcmd_cmd_mb, true},
+    {"rb", pcmd_cmd_rb, true},          {"presign", pcmd_cmd_presign, true},
+    {"sync", pcmd_cmd_sync, true},      {"stats", pcmd_cmd_stats, false},
+    {"warmup", pcmd_cmd_warmup, false},
 };
 
-struct pcmd_url {
-    char *bucket;
-    char *key; /* NULL or "" for the bucket itself */
-};
+/* The settings of --help: the table without the mount's names. */
+static void pcmd_print_settings(FILE *out)
+{
+    struct config_entry shown[sizeof(pcmd_table) / sizeof(pcmd_table[0])];
+    size_t i, n = 0;
+
+    for (i = 0; pcmd_table[i].name; i++) {
+        if (pcmd_table[i].help)
+            shown[n++] = pcmd_table[i];
+    }
+    shown[n] = pcmd_table[i];
+    config_print_help(shown, out);
+}
 
 static void pcmd_usage(FILE *out)
 {
-    fprintf(out, "usage: pcmd [options] COMMAND ARGS\n"
-                 "commands:\n"
-                 "  mb s3://BUCKET              create a bucket\n"
-                 "  rb s3://BUCKET              remove an empty bucket\n"
-                 "  put FILE s3://BUCKET/KEY    upload (multipart when large)\n"
-                 "  get s3://BUCKET/KEY FILE    download (parallel ranges)\n"
-                 "  cat s3://BUCKET/KEY         write an object to stdout\n"
-                 "  stat s3://BUCKET/KEY        show an object's metadata\n"
-                 "  ls s3://BUCKET[/PREFIX]     list (-r recursive, -l long)\n"
-                 "  rm s3://BUCKET/KEY...       delete objects\n"
-                 "  cp s3://B/K s3://B2/K2      server-side copy\n"
-                 "  presign s3://BUCKET/KEY     print a presigned URL\n"
-                 "options:\n"
-                 "  -e, --endpoint URL   S3 endpoint (or PCACHE_ENDPOINT)\n"
-                 "  -c, --credfile FILE  credentials file\n"
-                 "  -r, --recursive      -l, --long\n"
-                 "  -o NAME=VALUE[,...]  any setting below\n"
-                 "  -d, --debug LIST     debug output (s3, all)\n"
-                 "  -h, --help           -V, --version\n"
-                 "settings:\n");
-    config_print_help(pcmd_table, out);
+    fprintf(
+        out,
+        "usage: pcmd [options] COMMAND ARGS\n"
+        "commands:\n"
+        "  mb s3://BUCKET              create a bucket\n"
+        "  rb s3://BUCKET              remove an empty bucket\n"
+        "  put FILE s3://BUCKET/KEY    upload (multipart when large)\n"
+        "  get s3://BUCKET/KEY FILE    download (parallel ranges)\n"
+        "  cat s3://BUCKET/KEY         write an object to stdout\n"
+        "  stat s3://BUCKET/KEY        show an object's metadata\n"
+        "  ls s3://BUCKET[/PREFIX]     list (-r recursive, -l long, -h)\n"
+        "  rm s3://BUCKET/KEY...       delete objects (-r: every key below)\n"
+        "  cp s3://B/K s3://B2/K2      server-side copy\n"
+        "  presign s3://BUCKET/KEY     print a presigned URL\n"
+        "  sync SRC DST                copy what differs, s3://B/PREFIX/ to a\n"
+        "                              directory or back (-j, --delete, -n)\n"
+        "  stats [s3://BUCKET/PREFIX]  S3 requests made and the prefix's\n"
+        "                              size; --node URL: a node's hit ratio,\n"
+        "                              bytes served and tier usage\n"
+        "  warmup s3://PBUCKET/PREFIX --node URL\n"
+        "                              load a prefix into a node's cache\n"
+        "options:\n"
+        "  -e, --endpoint URL   S3 endpoint (or PCACHE_ENDPOINT)\n"
+        "  -c, --credfile FILE  credentials file\n"
+        "      --config FILE    settings file (name = value), the mount's\n"
+        "  -r, --recursive      -l, --long      -h, --human-readable\n"
+        "  -j, --jobs N         sync: files in flight (default 8)\n"
+        "      --delete         sync: remove what the source does not have\n"
+        "  -n, --dry-run        sync, rm: say what would be done, do nothing\n"
+        "      --json           results as one JSON document on stdout\n"
+        "  -q, --quiet          no result lines, no progress bar\n"
+        "      --progress, --no-progress\n"
+        "                       force the bar on stderr (default: when\n"
+        "                       stderr is a terminal)\n"
+        "      --node URL       stats, warmup: a cache node (pcpd)\n"
+        "      --pms LIST       cluster mode (not yet supported by pcmd)\n"
+        "  -o NAME=VALUE[,...]  any setting below\n"
+        "  -d, --debug LIST     debug output (s3, all)\n"
+        "      --help           -V, --version\n"
+        "exit status: 0 success, 1 failure or partial failure (some files\n"
+        "  or keys failed), 2 usage error (bad arguments or settings)\n"
+        "settings:\n");
+    pcmd_print_settings(out);
 }
 
-static int pcmd_parse_url(const char *s, struct pcmd_url *u)
+int pcmd_parse_url(const char *s, struct pcmd_url *u)
 {
     const char *slash;
 
@@ -122,14 +187,15 @@ static int pcmd_parse_url(const char *s, struct pcmd_url *u)
     return 0;
 }
 
-static void pcmd_url_fini(struct pcmd_url *u)
+void pcmd_url_fini(struct pcmd_url *u)
 {
     free(u->bucket);
     free(u->key);
+    u->bucket = u->key = NULL;
 }
 
-static int pcmd_fail(const char *what, const char *target, int rc,
-                     const struct s3_error *err)
+int pcmd_fail(const char *what, const char *target, int rc,
+              const struct s3_error *err)
 {
     char detail[768];
 
@@ -141,7 +207,7 @@ static int pcmd_fail(const char *what, const char *target, int rc,
     return PCMD_EXIT_FAIL;
 }
 
-static void pcmd_transfer_opts(const struct pcmd *p, struct s3_transfer_opts *o)
+void pcmd_transfer_opts(const struct pcmd *p, struct s3_transfer_opts *o)
 {
     s3_transfer_opts_init(o);
     o->part_size = p->conf.part_size;
@@ -149,377 +215,272 @@ static void pcmd_transfer_opts(const struct pcmd *p, struct s3_transfer_opts *o)
     o->parallel = (unsigned)p->conf.parallel;
 }
 
-static int pcmd_put(struct pcmd *p, int argc, char **argv)
+const char *pcmd_size_str(uint64_t v, bool human, char *out, size_t len)
 {
-    struct s3_transfer_opts o;
-    struct s3_error err;
-    struct pcmd_url u;
-    struct stat st;
-    char *etag = NULL;
-    double t0;
-    int fd, rc;
+    static const char units[] = "BKMGTPE";
+    double d = (double)v;
+    int u = 0;
 
-    if (argc != 2 || pcmd_parse_url(argv[1], &u) < 0)
-        return PCMD_EXIT_USAGE;
-    fd = open(argv[0], O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        fprintf(stderr, "pcmd: %s: %s\n", argv[0], strerror(errno));
-        pcmd_url_fini(&u);
-        return PCMD_EXIT_FAIL;
+    if (!human || v < 1024) {
+        snprintf(out, len, "%" PRIu64, v);
+        return out;
     }
-    pcmd_transfer_opts(p, &o);
-    t0 = monotime_sec();
-    rc = s3_upload_fd(p->client, u.bucket, u.key, fd, (uint64_t)st.st_size,
-                      NULL, &o, &etag, &err);
-    close(fd);
-    if (rc == 0)
-        printf("put %s -> s3://%s/%s: %jd bytes in %.2f s, ETag %s\n", argv[0],
-               u.bucket, u.key, (intmax_t)st.st_size, monotime_sec() - t0,
-               etag ? etag : "-");
-    else
-        pcmd_fail("put", argv[1], rc, &err);
-    free(etag);
-    pcmd_url_fini(&u);
-    return rc ? PCMD_EXIT_FAIL : 0;
+    while (d >= 1024 && u < 6) {
+        d /= 1024;
+        u++;
+    }
+    snprintf(out, len, d < 10 ? "%.1f%c" : "%.0f%c", d, units[u]);
+    return out;
 }
 
-static int pcmd_get(struct pcmd *p, int argc, char **argv)
+void pcmd_json_str(FILE *f, const char *s)
 {
-    struct s3_transfer_opts o;
-    struct s3_object_meta m;
-    struct s3_error err;
-    struct pcmd_url u;
-    double t0;
-    int fd, rc;
+    const unsigned char *c = (const unsigned char *)(s ? s : "");
 
-    if (argc != 2 || pcmd_parse_url(argv[0], &u) < 0)
-        return PCMD_EXIT_USAGE;
-    fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        fprintf(stderr, "pcmd: %s: %s\n", argv[1], strerror(errno));
-        pcmd_url_fini(&u);
-        return PCMD_EXIT_FAIL;
+    fputc('"', f);
+    for (; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(f, "\\%c", *c);
+        else if (*c < 0x20)
+            fprintf(f, "\\u%04x", *c);
+        else
+            fputc(*c, f);
     }
-    pcmd_transfer_opts(p, &o);
-    t0 = monotime_sec();
-    rc = s3_download_fd(p->client, u.bucket, u.key, fd, &o, &m, &err);
-    if (close(fd) < 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0) {
-        printf("get s3://%s/%s -> %s: %" PRId64 " bytes in %.2f s, ETag %s\n",
-               u.bucket, u.key, argv[1], m.size, monotime_sec() - t0, m.etag);
-        s3_object_meta_fini(&m);
-    } else {
-        pcmd_fail("get", argv[0], rc, &err);
-        unlink(argv[1]);
-    }
-    pcmd_url_fini(&u);
-    return rc ? PCMD_EXIT_FAIL : 0;
+    fputc('"', f);
 }
 
-static int pcmd_cat(struct pcmd *p, int argc, char **argv)
+void pcmd_print_s3_stats(const struct pcmd *p, FILE *f, bool json)
 {
-    struct s3_sink sink = {.kind = S3_SINK_FD, .fd = STDOUT_FILENO};
-    struct s3_error err;
-    struct pcmd_url u;
-    int rc;
+    struct s3_stats s = {0};
 
-    if (argc != 1 || pcmd_parse_url(argv[0], &u) < 0)
-        return PCMD_EXIT_USAGE;
-    /* pwrite needs a seekable stdout; a pipe takes the bytes in a buffer. */
-    if (lseek(STDOUT_FILENO, 0, SEEK_CUR) < 0) {
-        struct buf b;
-
-        buf_init(&b, 1ull << 32);
-        sink = (struct s3_sink){.kind = S3_SINK_BUF, .buf = &b};
-        rc = s3_get(p->client, u.bucket, u.key, 0, UINT64_MAX, NULL, &sink,
-                    NULL, &err);
-        if (rc == 0 && fwrite(b.data ? b.data : "", 1, b.len, stdout) != b.len)
-            rc = -EIO;
-        buf_free(&b);
-    } else {
-        sink.off = (uint64_t)lseek(STDOUT_FILENO, 0, SEEK_CUR);
-        rc = s3_get(p->client, u.bucket, u.key, 0, UINT64_MAX, NULL, &sink,
-                    NULL, &err);
-    }
-    if (rc)
-        pcmd_fail("cat", argv[0], rc, &err);
-    pcmd_url_fini(&u);
-    return rc ? PCMD_EXIT_FAIL : 0;
+    if (p->client)
+        s3_client_stats(p->client, &s);
+    fprintf(f,
+            json ? "\"requests\": {\"total\": %" PRIu64
+                   ", \"retries\": %" PRIu64 ", \"failures\": %" PRIu64
+                   ", \"GET\": %" PRIu64 ", \"HEAD\": %" PRIu64
+                   ", \"PUT\": %" PRIu64 ", \"POST\": %" PRIu64
+                   ", \"DELETE\": %" PRIu64 ", \"LIST\": %" PRIu64
+                   ", \"bytes_in\": %" PRIu64 ", \"bytes_out\": %" PRIu64 "}"
+                 : "S3 requests: %" PRIu64 " (retries %" PRIu64
+                   ", failures %" PRIu64 "): GET %" PRIu64 ", HEAD %" PRIu64
+                   ", PUT %" PRIu64 ", POST %" PRIu64 ", DELETE %" PRIu64
+                   ", LIST %" PRIu64 "; bytes in %" PRIu64 ", out %" PRIu64
+                   "\n",
+            s.requests, s.retries, s.failures, s.gets, s.heads, s.puts, s.posts,
+            s.deletes, s.lists, s.bytes_in, s.bytes_out);
 }
 
-static int pcmd_stat(struct pcmd *p, int argc, char **argv)
+/* --config FILE is read before the other options, which override it. */
+static int pcmd_load_config(struct pcmd *p, int argc, char **argv)
 {
-    struct s3_object_meta m;
-    struct s3_error err;
-    struct pcmd_url u;
-    char when[64];
-    size_t i;
-    int rc;
+    struct config_error cerr;
+    const char *path = NULL;
+    int i, rc;
 
-    if (argc != 1 || pcmd_parse_url(argv[0], &u) < 0)
-        return PCMD_EXIT_USAGE;
-    rc = s3_head(p->client, u.bucket, u.key, &m, &err);
-    if (rc) {
-        pcmd_url_fini(&u);
-        return pcmd_fail("stat", argv[0], rc, &err);
-    }
-    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&m.mtime));
-    printf("key:           %s\nsize:          %" PRId64 "\nETag:          %s\n"
-           "last modified: %s\ncontent type:  %s\nstorage class: %s\n",
-           u.key, m.size, m.etag, when, m.content_type,
-           m.storage_class[0] ? m.storage_class : "STANDARD");
-    for (i = 0; i < m.nuser; i++)
-        printf("x-amz-meta-%s: %s\n", m.user[i].name, m.user[i].value);
-    s3_object_meta_fini(&m);
-    pcmd_url_fini(&u);
-    return 0;
-}
-
-static void pcmd_ls_page(const struct pcmd *p, const struct s3_list_result *r)
-{
-    size_t i;
-
-    for (i = 0; i < r->nprefixes; i++)
-        printf(p->conf.long_list ? "%30s  %s\n" : "%.0s%s\n", "PRE",
-               r->prefixes[i]);
-    for (i = 0; i < r->nobjects; i++) {
-        const struct s3_object_info *o = &r->objects[i];
-        char when[32];
-
-        if (!p->conf.long_list) {
-            printf("%s\n", o->key);
-            continue;
-        }
-        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", gmtime(&o->mtime));
-        printf("%s %12" PRId64 "  %s  %s\n", when, o->size,
-               o->etag ? o->etag : "-", o->key);
-    }
-}
-
-static int pcmd_ls(struct pcmd *p, int argc, char **argv)
-{
-    struct s3_list_result r;
-    struct s3_list_opts lo = {0};
-    struct s3_error err;
-    struct pcmd_url u;
-    char *token = NULL;
-    int rc;
-
-    if (argc != 1 || pcmd_parse_url(argv[0], &u) < 0)
-        return PCMD_EXIT_USAGE;
-    lo.prefix = u.key[0] ? u.key : NULL;
-    lo.delimiter = p->conf.recursive ? NULL : "/";
-    do {
-        lo.continuation = token;
-        rc = s3_list(p->client, u.bucket, &lo, &r, &err);
-        free(token);
-        token = NULL;
-        if (rc)
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
             break;
-        pcmd_ls_page(p, &r);
-        if (r.truncated && r.next_token)
-            token = xstrdup(r.next_token);
-        s3_list_result_fini(&r);
-    } while (token);
-    if (rc)
-        pcmd_fail("ls", argv[0], rc, &err);
-    pcmd_url_fini(&u);
-    return rc ? PCMD_EXIT_FAIL : 0;
-}
-
-static int pcmd_rm(struct pcmd *p, int argc, char **argv)
-{
-    struct s3_error err;
-    int i, failed = 0;
-
-    if (argc < 1)
-        return PCMD_EXIT_USAGE;
-    for (i = 0; i < argc; i++) {
-        struct pcmd_url u;
-        int rc;
-
-        if (pcmd_parse_url(argv[i], &u) < 0)
-            return PCMD_EXIT_USAGE;
-        rc = s3_delete(p->client, u.bucket, u.key, &err);
-        if (rc)
-            failed = pcmd_fail("rm", argv[i], rc, &err);
-        pcmd_url_fini(&u);
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            path = argv[i] + 9;
     }
-    return failed;
-}
-
-static int pcmd_cp(struct pcmd *p, int argc, char **argv)
-{
-    struct pcmd_url a, b;
-    struct s3_error err;
-    char *etag = NULL;
-    int rc;
-
-    if (argc != 2 || pcmd_parse_url(argv[0], &a) < 0)
-        return PCMD_EXIT_USAGE;
-    if (pcmd_parse_url(argv[1], &b) < 0) {
-        pcmd_url_fini(&a);
-        return PCMD_EXIT_USAGE;
-    }
-    rc = s3_copy(p->client, a.bucket, a.key, b.bucket, b.key, NULL, NULL, &etag,
-                 &err);
+    if (!path)
+        return 0;
+    rc = config_load_file(pcmd_table, &p->conf, path, false, &cerr);
     if (rc == 0)
-        printf("copied %s -> %s, ETag %s\n", argv[0], argv[1],
-               etag ? etag : "-");
+        return 0;
+    if (rc == -EINVAL || rc == -ENOENT)
+        fprintf(stderr, "pcmd: %s\n", cerr.text);
     else
-        pcmd_fail("cp", argv[0], rc, &err);
-    free(etag);
-    pcmd_url_fini(&a);
-    pcmd_url_fini(&b);
-    return rc ? PCMD_EXIT_FAIL : 0;
+        fprintf(stderr, "pcmd: %s: %s\n", path, strerror(-rc));
+    return -1;
 }
 
-static int pcmd_bucket(struct pcmd *p, const char *cmd, int argc, char **argv)
-{
-    struct s3_error err;
-    struct pcmd_url u;
-    int rc;
-
-    if (argc != 1 || pcmd_parse_url(argv[0], &u) < 0)
-        return PCMD_EXIT_USAGE;
-    rc = strcmp(cmd, "mb") == 0 ? s3_bucket_create(p->client, u.bucket, &err)
-                                : s3_bucket_delete(p->client, u.bucket, &err);
-    if (rc)
-        pcmd_fail(cmd, argv[0], rc, &err);
-    pcmd_url_fini(&u);
-    return rc ? PCMD_EXIT_FAIL : 0;
-}
-
-static int pcmd_presign(struct pcmd *p, int argc, char **argv)
-{
-    struct pcmd_url u;
-    struct buf url;
-    int rc;
-
-    if (argc != 1 || pcmd_parse_url(argv[0], &u) < 0)
-        return PCMD_EXIT_USAGE;
-    buf_init(&url, 65536);
-    rc = s3_presign(p->client, p->conf.method, u.bucket, u.key,
-                    (unsigned)p->conf.expires, &url);
-    if (rc == 0)
-        printf("%s\n", buf_str(&url));
-    else
-        pcmd_fail("presign", argv[0], rc, NULL);
-    buf_free(&url);
-    pcmd_url_fini(&u);
-    return rc ? PCMD_EXIT_FAIL : 0;
-}
-
-static const struct {
-    const char *name;
-    int (*fn)(struct pcmd *p, int argc, char **argv);
-} pcmd_commands[] = {
-    {"put", pcmd_put},   {"get", pcmd_get},         {"cat", pcmd_cat},
-    {"stat", pcmd_stat}, {"ls", pcmd_ls},           {"rm", pcmd_rm},
-    {"cp", pcmd_cp},     {"presign", pcmd_presign},
+enum {
+    PCMD_OPT_CONFIG = 256,
+    PCMD_OPT_DELETE,
+    PCMD_OPT_JSON,
+    PCMD_OPT_PROGRESS,
+    PCMD_OPT_NO_PROGRESS,
+    PCMD_OPT_NODE,
+    PCMD_OPT_PMS,
+    PCMD_OPT_HELP,
 };
 
-static int pcmd_run(struct pcmd *p, const char *cmd, int argc, char **argv)
-{
-    size_t i;
-    int rc;
+static const struct option pcmd_longopts[] = {
+    {"endpoint", required_argument, NULL, 'e'},
+    {"credfile", required_argument, NULL, 'c'},
+    {"config", required_argument, NULL, PCMD_OPT_CONFIG},
+    {"recursive", no_argument, NULL, 'r'},
+    {"long", no_argument, NULL, 'l'},
+    {"human-readable", no_argument, NULL, 'h'},
+    {"jobs", required_argument, NULL, 'j'},
+    {"delete", no_argument, NULL, PCMD_OPT_DELETE},
+    {"dry-run", no_argument, NULL, 'n'},
+    {"json", no_argument, NULL, PCMD_OPT_JSON},
+    {"quiet", no_argument, NULL, 'q'},
+    {"progress", no_argument, NULL, PCMD_OPT_PROGRESS},
+    {"no-progress", no_argument, NULL, PCMD_OPT_NO_PROGRESS},
+    {"node", required_argument, NULL, PCMD_OPT_NODE},
+    {"pms", required_argument, NULL, PCMD_OPT_PMS},
+    {"debug", required_argument, NULL, 'd'},
+    {"help", no_argument, NULL, PCMD_OPT_HELP},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
 
-    if (strcmp(cmd, "mb") == 0 || strcmp(cmd, "rb") == 0) {
-        rc = pcmd_bucket(p, cmd, argc, argv);
-        goto out;
+/* One option; 0, or -1 after a message. */
+static int pcmd_option(struct pcmd *p, int c, int *progress)
+{
+    struct config_error cerr;
+    const char *name = NULL;
+    int rc = 0;
+
+    switch (c) {
+    case 'e':
+        name = "endpoint";
+        break;
+    case 'c':
+        name = "credfile";
+        break;
+    case 'j':
+        name = "jobs";
+        break;
+    case PCMD_OPT_NODE:
+        name = "node";
+        break;
+    case PCMD_OPT_PMS:
+        name = "pms";
+        break;
+    case PCMD_OPT_CONFIG:
+        return 0; /* read first, by pcmd_load_config */
+    case 'r':
+        p->conf.recursive = true;
+        return 0;
+    case 'l':
+        p->conf.long_list = true;
+        return 0;
+    case 'h':
+        p->conf.human = true;
+        return 0;
+    case 'n':
+        p->conf.dry_run = true;
+        return 0;
+    case 'q':
+        p->conf.quiet = true;
+        return 0;
+    case PCMD_OPT_DELETE:
+        p->conf.delete_extra = true;
+        return 0;
+    case PCMD_OPT_JSON:
+        p->conf.json = true;
+        return 0;
+    case PCMD_OPT_PROGRESS:
+        *progress = 1;
+        return 0;
+    case PCMD_OPT_NO_PROGRESS:
+        *progress = 0;
+        return 0;
+    case 'o':
+        rc =
+            config_parse_opts(pcmd_table, &p->conf, optarg, false, NULL, &cerr);
+        break;
+    case 'd':
+        rc = log_enable_debug(optarg);
+        snprintf(cerr.text, sizeof(cerr.text), "bad debug list '%s'", optarg);
+        break;
+    case PCMD_OPT_HELP:
+        pcmd_usage(stdout);
+        exit(0);
+    case 'V':
+        printf("pcmd %s\n", PCACHE_VERSION);
+        exit(0);
+    default:
+        return -1;
     }
-    for (i = 0; i < sizeof(pcmd_commands) / sizeof(pcmd_commands[0]); i++) {
-        if (strcmp(cmd, pcmd_commands[i].name) == 0) {
-            rc = pcmd_commands[i].fn(p, argc, argv);
-            goto out;
-        }
+    if (name)
+        rc = config_set(pcmd_table, &p->conf, name, optarg, &cerr);
+    if (rc) {
+        fprintf(stderr, "pcmd: %s\n", cerr.text);
+        return -1;
     }
-    fprintf(stderr, "pcmd: unknown command '%s'\n", cmd);
-    rc = PCMD_EXIT_USAGE;
-out:
-    if (rc == PCMD_EXIT_USAGE)
-        fprintf(stderr, "pcmd: usage error; see 'pcmd --help'\n");
-    return rc;
+    return 0;
 }
 
 /* Parses options into p->conf; returns the index of the command or -1. */
 static int pcmd_options(struct pcmd *p, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"endpoint", required_argument, NULL, 'e'},
-        {"credfile", required_argument, NULL, 'c'},
-        {"recursive", no_argument, NULL, 'r'},
-        {"long", no_argument, NULL, 'l'},
-        {"debug", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
-    struct config_error cerr;
-    int c, rc = 0;
+    int c, progress = -1;
 
-    while ((c = getopt_long(argc, argv, "e:c:rlo:d:hV", longopts, NULL)) !=
-           -1) {
-        switch (c) {
-        case 'e':
-            rc = config_set(pcmd_table, &p->conf, "endpoint", optarg, &cerr);
-            break;
-        case 'c':
-            rc = config_set(pcmd_table, &p->conf, "credfile", optarg, &cerr);
-            break;
-        case 'r':
-            p->conf.recursive = true;
-            break;
-        case 'l':
-            p->conf.long_list = true;
-            break;
-        case 'o':
-            rc = config_parse_opts(pcmd_table, &p->conf, optarg, false, NULL,
-                                   &cerr);
-            break;
-        case 'd':
-            rc = log_enable_debug(optarg);
-            snprintf(cerr.text, sizeof(cerr.text), "bad debug list '%s'",
-                     optarg);
-            break;
-        case 'h':
-            pcmd_usage(stdout);
-            exit(0);
-        case 'V':
-            printf("pcmd %s\n", PCACHE_VERSION);
-            exit(0);
-        default:
+    if (pcmd_load_config(p, argc, argv) < 0)
+        return -1;
+    while ((c = getopt_long(argc, argv, "e:c:rlhj:nqo:d:V", pcmd_longopts,
+                            NULL)) != -1) {
+        if (pcmd_option(p, c, &progress) < 0)
             return -1;
-        }
-        if (rc) {
-            fprintf(stderr, "pcmd: %s\n", cerr.text);
-            return -1;
-        }
     }
+    p->conf.progress = progress < 0 ? isatty(STDERR_FILENO) : progress;
+    if (p->conf.quiet)
+        p->conf.progress = false;
     return optind < argc ? optind : -1;
 }
 
+/* Standalone: the S3 client. Cluster mode: nothing yet (see remote.c). */
 static int pcmd_connect(struct pcmd *p)
 {
     const char *env = getenv("PCACHE_ENDPOINT");
     char err[512];
 
+    if (p->conf.pms) {
+        p->mode = PCMD_MODE_CLUSTER;
+        return 0;
+    }
     if (!p->conf.s3.endpoint && env && *env)
         p->conf.s3.endpoint = xstrdup(env);
+    if (!p->conf.s3.endpoint) {
+        fprintf(stderr, "pcmd: no endpoint: give -e URL, endpoint = in "
+                        "--config, or PCACHE_ENDPOINT\n");
+        return PCMD_EXIT_USAGE;
+    }
     if (creds_source_init(&p->creds, p->conf.access_key, p->conf.secret_key,
                           NULL, p->conf.credfile, p->conf.profile, err,
                           sizeof(err)) < 0) {
         fprintf(stderr, "pcmd: %s\n", err);
-        return -1;
+        return PCMD_EXIT_FAIL;
     }
     p->client = s3_client_new(&p->conf.s3, &p->creds, NULL, err, sizeof(err));
     if (!p->client) {
         fprintf(stderr, "pcmd: %s\n", err);
         creds_source_fini(&p->creds);
-        return -1;
+        return PCMD_EXIT_FAIL;
     }
     return 0;
+}
+
+static int pcmd_run(struct pcmd *p, const char *cmd, int argc, char **argv)
+{
+    size_t i;
+    int rc = PCMD_EXIT_USAGE;
+
+    for (i = 0; i < sizeof(pcmd_commands) / sizeof(pcmd_commands[0]); i++) {
+        if (strcmp(cmd, pcmd_commands[i].name) != 0)
+            continue;
+        /* stats without --node reports the S3 client: it needs one too */
+        if (pcmd_commands[i].remote ||
+            (pcmd_commands[i].fn == pcmd_cmd_stats && !p->conf.node)) {
+            rc = pcmd_connect(p);
+            if (rc)
+                return rc;
+        }
+        rc = pcmd_commands[i].fn(p, argc, argv);
+        if (rc == PCMD_EXIT_USAGE)
+            fprintf(stderr, "pcmd: usage error; see 'pcmd --help'\n");
+        return rc;
+    }
+    fprintf(stderr, "pcmd: unknown command '%s'; see 'pcmd --help'\n", cmd);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -536,13 +497,11 @@ int main(int argc, char **argv)
         config_fini(pcmd_table, &p.conf);
         return PCMD_EXIT_USAGE;
     }
-    if (pcmd_connect(&p) < 0) {
-        config_fini(pcmd_table, &p.conf);
-        return PCMD_EXIT_FAIL;
-    }
     rc = pcmd_run(&p, argv[cmd], argc - cmd - 1, argv + cmd + 1);
-    s3_client_free(p.client);
-    creds_source_fini(&p.creds);
+    if (p.client) {
+        s3_client_free(p.client);
+        creds_source_fini(&p.creds);
+    }
     config_fini(pcmd_table, &p.conf);
     return rc;
 }

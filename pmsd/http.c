@@ -60,6 +60,7 @@ static const struct pmsd_route pmsd_routes[] = {
     {"/v1/pubkey", GET, PMSD_ROLE_NONE, pmsd_api_pubkey},
     {"/v1/status", GET, PMSD_ROLE_NONE, pmsd_api_status},
     {"/metrics", GET, PMSD_ROLE_NONE, pmsd_api_metrics},
+    {"/", GET, PMSD_ROLE_NONE, pmsd_status_page},
 };
 
 static const struct {

@@ -350,6 +350,7 @@ static void pmsd_main_fini(struct pmsd *pd)
     pmsd_state_fini(&pd->state);
     token_key_free(pd->key);
     json_decref(pd->nonces);
+    json_decref(pd->node_stats);
 }
 
 static int pmsd_main_run(struct pmsd *pd, char *err, size_t errlen)

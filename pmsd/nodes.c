@@ -132,6 +132,7 @@ int pmsd_api_node_heartbeat(struct pmsd_req *r)
                  "unknown node '%.64s': register again", r->arg[0]);
         return rc;
     }
+    pmsd_status_node_report(pd, r->arg[0], r->body);
     if (changed) {
         log_notice("node %s is back (epoch %llu)", r->arg[0],
                    (unsigned long long)pd->state.epoch);
@@ -162,6 +163,7 @@ int pmsd_api_node_delete(struct pmsd_req *r)
         snprintf(r->err.msg, sizeof(r->err.msg), "no node '%.64s'", r->arg[0]);
         return rc;
     }
+    pmsd_status_node_forget(pd, r->arg[0]);
     log_notice("node %s deregistered (epoch %llu)", r->arg[0],
                (unsigned long long)pd->state.epoch);
     pmsd_membership_changed(pd);

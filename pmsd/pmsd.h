@@ -76,6 +76,10 @@ struct pmsd {
     uint64_t last_nonce_sweep_ms;
     uint64_t last_store_poll_ms;
     struct pmsd_counters n;
+    /* id -> {"stats": the optional "stats" of the node's last heartbeat,
+     * "at_ms"}; advisory, for the status page only, not persisted. NULL
+     * until a node reports. Owned. */
+    json_t *node_stats;
 };
 
 /* ---- http.c: the edge ---- */
@@ -135,6 +139,17 @@ int pmsd_api_pubkey(struct pmsd_req *r);
 int pmsd_api_status(struct pmsd_req *r);
 int pmsd_api_metrics(struct pmsd_req *r);
 int pmsd_api_whoami(struct pmsd_req *r);
+
+/* ---- status_page.c ---- */
+
+/* GET /: the HTML status page. */
+int pmsd_status_page(struct pmsd_req *r);
+/* Keeps body's optional "stats" object (a heartbeat's) for node id;
+ * anything else is ignored. body is borrowed. */
+void pmsd_status_node_report(struct pmsd *pd, const char *id,
+                             const json_t *body);
+/* Drops what node id reported (it deregistered). */
+void pmsd_status_node_forget(struct pmsd *pd, const char *id);
 
 /* ---- auth.c ---- */
 

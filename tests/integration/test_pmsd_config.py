@@ -205,7 +205,8 @@ class Config(h.PmsdTest):
             ("POST", "/v1/backends", b"\xff\xfe", 400),
             ("POST", "/v1/backends", b"x" * (2 << 20), 413),
             ("GET", "/v1/nope", None, 404),
-            ("GET", "/", None, 404),
+            ("GET", "/", None, 200),  # the status page (issue 6)
+            ("POST", "/", b"{}", 405),
             ("GET", "/v1/backends/", None, 404),
             ("DELETE", "/v1/backends", None, 405),
             ("PUT", "/v1/token", None, 405),
