@@ -422,10 +422,10 @@ static void pcpd_fetch_done_cb(struct s3_req *sreq, int rc, void *arg)
 }
 
 static void pcpd_fetch_start(struct pcpd_worker *w, struct pcpd_flight *f,
-                             const struct pcpd_chunk_ref *ref, size_t backend)
+                             const struct pcpd_chunk_ref *ref,
+                             struct s3_client *client, size_t slot)
 {
     struct pcpd *pd = w->pd;
-    const struct pcpd_backend *b = &pd->routes->backends[backend];
     struct pcpd_fetch *ft = xcalloc(1, sizeof(*ft));
 
     ft->w = w;
@@ -442,7 +442,7 @@ static void pcpd_fetch_start(struct pcpd_worker *w, struct pcpd_flight *f,
     f->tier = 0;
     __atomic_add_fetch(&pd->jobs, 1, __ATOMIC_RELAXED);
     PCPD_COUNT(pd, backend_gets, 1);
-    s3_get_start(w->clients[backend], b->bucket, ref->key,
+    s3_get_start(client, pcpd_slot_bucket(pd, slot), ref->key,
                  ref->index * ref->chunk_size, ref->chunk_size, ft->etag,
                  &ft->sink, pcpd_fetch_done_cb, ft);
 }
@@ -634,9 +634,10 @@ static void pcpd_chunk_miss(struct pcpd_worker *w, struct evhttp_request *req,
     const struct pcpd_pbucket *pb = NULL;
     const struct pcpd_route *rt;
     struct pcpd_flight *f;
+    struct s3_client *client;
     bool created;
 
-    rt = pcpd_routes_find(pd->routes, ref->pbucket, ref->key, &pb);
+    rt = pcpd_routes_find(pcpd_routes_current(pd), ref->pbucket, ref->key, &pb);
     if (!pb) {
         pcpd_http_error(pd, req, 404, "NoSuchPbucket", "unknown pbucket");
         return;
@@ -649,6 +650,12 @@ static void pcpd_chunk_miss(struct pcpd_worker *w, struct evhttp_request *req,
     if (pb->chunk_size && pb->chunk_size != ref->chunk_size) {
         pcpd_http_error(pd, req, 400, "BadChunkSize",
                         "chunk_size differs from the pbucket's");
+        return;
+    }
+    client = pcpd_worker_client(w, rt->slot);
+    if (!client) {
+        pcpd_http_error(pd, req, 502, "BackendError",
+                        "the backend's settings are refused (see the log)");
         return;
     }
     f = pcpd_flights_join(pd->flights, id, ref->chunk_size, &created);
@@ -671,7 +678,7 @@ static void pcpd_chunk_miss(struct pcpd_worker *w, struct evhttp_request *req,
     if (created) {
         PCPD_COUNT(pd, chunk_misses, 1);
         pcpd_flight_ref(f);
-        pcpd_fetch_start(w, f, ref, rt->backend);
+        pcpd_fetch_start(w, f, ref, client, rt->slot);
     } else {
         PCPD_COUNT(pd, chunk_joins, 1);
     }
@@ -710,10 +717,8 @@ void pcpd_chunk_handle(struct pcpd_worker *w, struct evhttp_request *req,
         }
         ranged = true;
     }
-    if (pcpd_auth_check(pd, req, ref.pbucket, ref.key, "read") < 0) {
-        pcpd_http_error(pd, req, 403, "Forbidden", "not allowed");
+    if (pcpd_auth_check(pd, req, ref.pbucket, ref.key, "read") < 0)
         goto out;
-    }
     chunk_id_make(&id, ref.pbucket, ref.key, ref.etag, ref.index,
                   ref.chunk_size);
     pcpd_hot_add(pd->hot, &id, ref.pbucket, ref.key, ref.index);
@@ -732,7 +737,13 @@ static void pcpd_chunk_lookup(struct pcpd_worker *w, struct evhttp_request *req,
     const struct pcpd_pbucket *pb = NULL;
     const struct pcpd_route *rt;
 
-    rt = pcpd_routes_find(pd->routes, ref->pbucket, ref->key, &pb);
+    rt = pcpd_routes_find(pcpd_routes_current(pd), ref->pbucket, ref->key, &pb);
+    if (!pb) {
+        /* Also for chunks a tier still has: a pbucket pmsd deleted is
+         * gone at once, not when its chunks age out. */
+        pcpd_http_error(pd, req, 404, "NoSuchPbucket", "unknown pbucket");
+        return;
+    }
     if (rt && rt->ttl_ms)
         pcpd_tiers_expire(&pd->tiers, id, rt->ttl_ms);
     if (pcpd_chunk_hit(w, req, ref, id, ranged, range) == 0)

@@ -54,6 +54,21 @@ const struct config_entry pcpd_config_table[] = {
     {"debug", CONFIG_STRING, offsetof(T, debug), NULL, 0, 0,
      "debug output for subsystems: s3,store,http,cache,all"},
     S3_CONFIG_ENTRIES(T, s3),
+    {"pms", CONFIG_STRING, offsetof(T, pms), NULL, 0, 0,
+     "pmsd addresses host:port[,host:port]: register, take routes from it, "
+     "require tokens"},
+    {"pms_credfile", CONFIG_STRING, offsetof(T, pms_credfile), NULL, 0, 0,
+     "the node user's key for pmsd, one ACCESS_KEY:SECRET_KEY line (0600)"},
+    {"pms_ca_file", CONFIG_STRING, offsetof(T, pms_ca_file), NULL, 0, 0,
+     "CA bundle to verify https:// pmsd addresses"},
+    {"pms_timeout", CONFIG_DURATION, offsetof(T, pms_timeout_ms), "5s", 100,
+     600000, "longest request to pmsd"},
+    {"node_id", CONFIG_STRING, offsetof(T, node_id), NULL, 0, 0,
+     "id registered with pmsd (default: the advertised address)"},
+    {"advertise", CONFIG_STRING, offsetof(T, advertise), NULL, 0, 0,
+     "host:port clients reach this node at (default: listen)"},
+    {"zone", CONFIG_STRING, offsetof(T, zone), NULL, 0, 0,
+     "zone (rack, room) registered with pmsd"},
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
 #undef T
@@ -187,7 +202,7 @@ static void pcpd_usage(FILE *out)
     fprintf(out,
             "usage: pcpd [--config FILE] [--listen ADDR:PORT] [--workers N]\n"
             "            [--tier NAME:DIR:CAPACITY]... [-o name=value,...]\n"
-            "            [--debug s3,store,http]\n\n"
+            "            [--debug s3,store,http] [--pms HOST:PORT,...]\n\n"
             "settings (config file 'name = value', or -o name=value):\n");
     config_print_help(pcpd_config_table, out);
     fprintf(out, "    tier = NAME:DIR:CAPACITY (repeatable, fastest first)\n"
@@ -203,6 +218,7 @@ static const struct option pcpd_long_opts[] = {
     {"workers", required_argument, NULL, 'w'},
     {"tier", required_argument, NULL, 't'},
     {"debug", required_argument, NULL, 'd'},
+    {"pms", required_argument, NULL, 'p'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -264,6 +280,9 @@ int pcpd_config_parse(struct pcpd_config *c, struct pcpd_routes *r, int argc,
         case 'd':
             rc = config_set(pcpd_config_table, c, "debug", optarg, err);
             break;
+        case 'p':
+            rc = config_set(pcpd_config_table, c, "pms", optarg, err);
+            break;
         case 'o':
             rc = pcpd_config_opts(c, r, optarg, err);
             break;
@@ -301,6 +320,11 @@ int pcpd_config_parse(struct pcpd_config *c, struct pcpd_routes *r, int argc,
     if (rc == 0 && c->ntiers == 0) {
         snprintf(err->text, sizeof(err->text),
                  "no tier: give --tier NAME:DIR:CAPACITY");
+        rc = -EINVAL;
+    }
+    if (rc == 0 && c->pms && !c->pms_credfile) {
+        snprintf(err->text, sizeof(err->text),
+                 "pms needs pms_credfile (the node user's key)");
         rc = -EINVAL;
     }
     if (rc == 0 && c->low_pct > c->high_pct) {

@@ -54,6 +54,15 @@ struct pcpd_config {
     char *log_level;
     char *debug;         /* "s3,store,http" */
     struct s3_config s3; /* defaults for every backend */
+    /* Cluster (pms.c): without pms the config file's routes are used and
+     * requests need no token. */
+    char *pms;               /* "host:port[,host:port]" or http(s):// URLs */
+    char *pms_credfile;      /* "ACCESS_KEY:SECRET_KEY" of the node's user */
+    char *pms_ca_file;       /* CA bundle for https:// pmsd */
+    uint64_t pms_timeout_ms; /* one request to pmsd */
+    char *node_id;           /* default: the advertised address */
+    char *advertise;         /* address clients use; default: listen */
+    char *zone;
 
     struct pcpd_tier_spec tiers[PCPD_MAX_TIERS];
     size_t ntiers;

@@ -120,19 +120,6 @@ void pcpd_http_json(struct pcpd *pd, struct evhttp_request *req, int status,
     pcpd_http_done(pd, status);
 }
 
-int pcpd_auth_check(struct pcpd *pd, struct evhttp_request *req,
-                    const char *pbucket, const char *key, const char *op)
-{
-    /* Issue 5 verifies the bearer token (signed by pmsd) here: scope
-     * (pbucket, prefix, op) and expiry, without calling pmsd. */
-    (void)pd;
-    (void)req;
-    (void)pbucket;
-    (void)key;
-    (void)op;
-    return 0;
-}
-
 static void pcpd_http_dispatch_cb(struct evhttp_request *req, void *arg)
 {
     struct pcpd_worker *w = arg;

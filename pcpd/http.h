@@ -34,11 +34,14 @@ void pcpd_http_error(struct pcpd *pd, struct evhttp_request *req, int status,
 void pcpd_http_done(struct pcpd *pd, int status);
 
 /*
- * Auth hook (issue 5): called for every /v1/ request before any work,
- * with the pbucket, key ("" when none) and operation ("read", "write",
- * "list", "delete", "admin"). Returns 0 to allow or -EACCES/-EPERM; the
- * caller replies 401/403. For now it allows everything: tokens are not
- * implemented yet.
+ * Auth hook (auth.c): called for every chunk, metadata and warmup request
+ * before any work, with the pbucket, key ("" when none; the prefix of a
+ * list) and operation ("read", "write", "list", "delete"). Without pmsd it
+ * allows everything. With pmsd the request needs a bearer token that
+ * verifies with pmsd's key and grants op on pbucket/key. Returns 0 to
+ * allow; otherwise the hook has logged the denial and answered the
+ * request (401 Unauthorized or TokenExpired, 403 Forbidden, 503 while the
+ * node has no key yet), and the caller must only clean up.
  */
 int pcpd_auth_check(struct pcpd *pd, struct evhttp_request *req,
                     const char *pbucket, const char *key, const char *op);

@@ -5,6 +5,7 @@
  * accepting and wait (at most shutdown_timeout) for requests in flight,
  * then exit 0; SIGHUP reopens the log.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -18,7 +19,9 @@
 
 #include "common/log.h"
 #include "common/monotime.h"
+#include "pcpd/auth.h"
 #include "pcpd/pcpd.h"
+#include "pcpd/pms.h"
 
 /* What the main loop's callbacks need. */
 struct pcpd_main {
@@ -92,6 +95,9 @@ static void pcpd_main_signal_cb(evutil_socket_t sig, short what, void *arg)
         return; /* already stopping */
     log_notice("signal %d: stop accepting, finishing requests in flight",
                (int)sig);
+    /* Leave pmsd's list first, so clients stop sending here while the
+     * requests in flight finish. */
+    pcpd_pms_stop(m->pd->pms);
     pcpd_stop_accepting(m->pd);
     m->deadline_ms = monotime_ms() + m->cfg->shutdown_timeout_ms;
     pcpd_main_drain_cb(-1, 0, m);
@@ -119,6 +125,27 @@ static int pcpd_main_log_setup(const struct pcpd_config *cfg)
     }
     event_set_log_callback(pcpd_main_libevent_log_cb);
     return 0;
+}
+
+/* --pms: tokens are required and the routes come from pmsd. */
+static int pcpd_main_cluster(struct pcpd *pd, char *err, size_t errlen)
+{
+    pd->auth = pcpd_auth_new();
+    return pcpd_pms_new(pd, &pd->pms, err, errlen) < 0 ? -EINVAL : 0;
+}
+
+/* Around pcpd_fini: the pmsd thread (which publishes route tables) ends
+ * before the node's slots go; the key and the client's memory after the
+ * workers, which use them to the end. */
+static void pcpd_main_cluster_stop(struct pcpd *pd)
+{
+    pcpd_pms_join(pd->pms);
+}
+
+static void pcpd_main_cluster_free(struct pcpd *pd)
+{
+    pcpd_pms_free(pd->pms);
+    pcpd_auth_free(pd->auth);
 }
 
 /* Runs the main loop until a stop signal and the drain are over. */
@@ -174,16 +201,22 @@ int main(int argc, char **argv)
         log_errx("libevent has no pthreads support");
         goto out_cfg;
     }
+    /* Before any thread: curl_global_init is not thread-safe. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     if (pcpd_init(&pd, &cfg, &routes, err, sizeof(err)) < 0 ||
-        pcpd_start(&pd, err, sizeof(err)) < 0) {
-        log_errx("%s", err);
+        (cfg.pms && pcpd_main_cluster(&pd, err, sizeof(err)) < 0) ||
+        pcpd_start(&pd, err, sizeof(err)) < 0 ||
+        (pd.pms && pcpd_pms_start(pd.pms) < 0)) {
+        log_errx("%s", err[0] ? err : "cannot start the pmsd thread");
+        pcpd_main_cluster_stop(&pd);
         pcpd_fini(&pd);
+        pcpd_main_cluster_free(&pd);
         goto out_cfg;
     }
-    log_notice("pcpd %s: serving on %s with %zu workers, %zu tiers, %zu "
-               "backends",
+    log_notice("pcpd %s: serving on %s with %zu workers, %zu tiers, %s",
                PCACHE_VERSION, cfg.listen, pd.nworkers, pd.tiers.n,
-               routes.nbackends);
+               cfg.pms ? "routes and tokens from pmsd"
+                       : "routes from the config file");
     m.pd = &pd;
     m.cfg = &cfg;
     pcpd_main_run(&m);
@@ -192,11 +225,14 @@ int main(int argc, char **argv)
          * under them is not worth the risk. The tiers are consistent. */
         _exit(0);
     }
+    pcpd_main_cluster_stop(&pd);
     pcpd_fini(&pd);
+    pcpd_main_cluster_free(&pd);
     log_notice("pcpd: stopped");
     status = 0;
 out_cfg:
     pcpd_routes_fini(&routes);
     pcpd_config_fini(&cfg);
+    curl_global_cleanup();
     return status;
 }

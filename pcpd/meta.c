@@ -206,8 +206,8 @@ struct pcpd_meta {
     bool head_method; /* HEAD: the answer is headers only */
     char pbucket[PCPD_NAME_MAX + 1];
     char *key;          /* owned; NULL for a list */
-    const char *bucket; /* borrowed from the routes */
-    size_t backend;     /* index into routes and meta_clients */
+    const char *bucket; /* borrowed from the slot */
+    size_t backend;     /* the backend's slot (pcpd.h) */
     struct evkeyvalq q; /* the query, decoded */
     uint8_t *body;      /* owned request body */
     size_t body_len;
@@ -258,7 +258,7 @@ static void pcpd_meta_fail(struct pcpd_meta *m, int rc,
 
 static struct s3_client *pcpd_meta_client(struct pcpd_meta *m)
 {
-    return m->w->pd->meta_clients[m->backend];
+    return pcpd_slot_meta_client(m->w->pd, m->backend);
 }
 
 static struct s3_put_opts pcpd_meta_put_opts(struct pcpd_meta *m)
@@ -809,6 +809,25 @@ static const char *const pcpd_meta_auth_ops[] = {
     [PCPD_META_MPU_ABORT] = "write",
 };
 
+/* The auth hook for m: a list is checked on its prefix, a copy also for
+ * reading its source. 0, or <0 when the hook answered. */
+static int pcpd_meta_auth(struct pcpd_meta *m, struct evhttp_request *req)
+{
+    struct pcpd *pd = m->w->pd;
+    const char *key = m->key ? m->key : "", *v;
+
+    if (m->op == PCPD_META_LIST)
+        key = (v = pcpd_meta_q(m, "prefix")) ? v : "";
+    if (pcpd_auth_check(pd, req, m->pbucket, key, pcpd_meta_auth_ops[m->op]) <
+        0)
+        return -EACCES;
+    v = pcpd_meta_q(m, "copy_from");
+    if (m->op == PCPD_META_COPY && v &&
+        pcpd_auth_check(pd, req, m->pbucket, v, "read") < 0)
+        return -EACCES;
+    return 0;
+}
+
 /* User metadata, Content-Type and storage class from request headers. */
 static void pcpd_meta_headers(struct pcpd_meta *m, struct evhttp_request *req)
 {
@@ -845,18 +864,26 @@ static int pcpd_meta_check(struct pcpd_meta *m, char *msg, size_t msglen)
     const struct pcpd_pbucket *pb = NULL;
     const struct pcpd_route *rt, *src;
     const char *v = pcpd_meta_q(m, "upload_id"), *cs;
+    const struct pcpd_routes *tbl = pcpd_routes_current(m->w->pd);
+    const char *key;
     int64_t n;
 
-    rt = pcpd_routes_find(m->w->pd->routes, m->pbucket, m->key ? m->key : "",
-                          &pb);
+    /* A list goes where its prefix routes (a list over several backends
+     * is not merged: list below the route prefixes). */
+    key = m->op == PCPD_META_LIST ? pcpd_meta_q(m, "prefix") : m->key;
+    rt = pcpd_routes_find(tbl, m->pbucket, key ? key : "", &pb);
     if (!pb || !rt) {
         snprintf(msg, msglen,
                  pb ? "no route of the pbucket matches the key"
                     : "unknown pbucket");
         return -ENOENT;
     }
-    m->backend = rt->backend;
-    m->bucket = m->w->pd->routes->backends[rt->backend].bucket;
+    m->backend = rt->slot;
+    m->bucket = pcpd_slot_bucket(m->w->pd, rt->slot);
+    if (!pcpd_slot_meta_client(m->w->pd, rt->slot)) {
+        snprintf(msg, msglen, "the backend's settings are refused");
+        return -EIO;
+    }
     if (v && (!*v || strlen(v) > 1024)) {
         snprintf(msg, msglen, "bad upload_id");
         return -EINVAL;
@@ -877,8 +904,8 @@ static int pcpd_meta_check(struct pcpd_meta *m, char *msg, size_t msglen)
             snprintf(msg, msglen, "bad copy_from key");
             return -EINVAL;
         }
-        src = pcpd_routes_find(m->w->pd->routes, m->pbucket, v, &pb);
-        if (!src || src->backend != rt->backend) {
+        src = pcpd_routes_find(tbl, m->pbucket, v, &pb);
+        if (!src || src->slot != rt->slot) {
             snprintf(msg, msglen, "copy_from routes to another backend");
             return -EINVAL;
         }
@@ -917,14 +944,13 @@ void pcpd_meta_handle(struct pcpd_worker *w, struct evhttp_request *req,
         goto out;
     }
     m->op = (enum pcpd_meta_op)op;
+    /* Before the routes are looked at: without a token, a caller learns
+     * nothing, not even whether the pbucket exists. */
+    if (pcpd_meta_auth(m, req) < 0)
+        goto out;
     rc = pcpd_meta_check(m, msg, sizeof(msg));
     if (rc < 0)
         goto fail;
-    if (pcpd_auth_check(pd, req, m->pbucket, m->key ? m->key : "",
-                        pcpd_meta_auth_ops[m->op]) < 0) {
-        pcpd_http_error(pd, req, 403, "Forbidden", "not allowed");
-        goto out;
-    }
     pcpd_meta_headers(m, req);
     in = evhttp_request_get_input_buffer(req);
     m->body_len = evbuffer_get_length(in);

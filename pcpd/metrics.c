@@ -216,6 +216,13 @@ int pcpd_metrics_render(struct pcpd *pd, struct buf *b)
                 LOAD(m->write_cached));
     pcpd_metric(b, "pcpd_warmup_chunks_total", "counter",
                 "chunks fetched and stored by warmups", LOAD(m->warmup_chunks));
+    pcpd_metric(b, "pcpd_auth_denied_total", "counter",
+                "requests refused for a missing, bad or too narrow token",
+                LOAD(m->auth_denied));
+    pcpd_metric(b, "pcpd_pms_errors_total", "counter",
+                "requests to pmsd that failed", LOAD(m->pms_errors));
+    pcpd_metric(b, "pcpd_config_updates_total", "counter",
+                "route tables taken from pmsd", LOAD(m->config_updates));
     pcpd_metrics_latency_render(pd, b);
     pcpd_flights_get_stats(pd->flights, &fs);
     pcpd_metric(b, "pcpd_inflight_requests", "gauge",

@@ -46,6 +46,9 @@ struct pcpd_metrics {
     uint64_t meta_errors;     /* metadata proxy requests that failed */
     uint64_t write_cached;    /* chunks cached from puts and parts */
     uint64_t warmup_chunks;   /* chunks fetched by warmups */
+    uint64_t auth_denied;     /* requests refused by pcpd_auth_check */
+    uint64_t pms_errors;      /* pmsd requests that failed */
+    uint64_t config_updates;  /* route tables taken from pmsd */
     uint64_t lat_bucket[PCPD_LAT_BUCKETS + 1]; /* +Inf last */
     uint64_t lat_sum_us;
     uint64_t lat_count;

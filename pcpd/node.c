@@ -105,7 +105,7 @@ static void *pcpd_worker_main(void *arg)
 static int pcpd_worker_init(struct pcpd *pd, struct pcpd_worker *w, size_t i,
                             char *err, size_t errlen)
 {
-    const struct pcpd_routes *r = pd->routes;
+    const struct pcpd_routes *r = pcpd_routes_current(pd);
     size_t k;
     int fd;
 
@@ -128,12 +128,15 @@ static int pcpd_worker_init(struct pcpd *pd, struct pcpd_worker *w, size_t i,
     }
     w->stop_ev = event_new(w->base, -1, 0, pcpd_worker_stop_cb, w);
     w->exit_ev = event_new(w->base, -1, 0, pcpd_worker_exit_cb, w);
-    w->clients = xcalloc(r->nbackends ? r->nbackends : 1, sizeof(*w->clients));
+    w->clients = xcalloc(PCPD_MAX_SLOTS, sizeof(*w->clients));
+    /* The config file's backends now, so bad settings stop the start;
+     * pmsd's are made on first use (pcpd_worker_client). */
     for (k = 0; k < r->nbackends; k++) {
-        w->clients[k] = s3_client_new(
-            &r->backends[k].s3, (struct creds_source *)&r->backends[k].creds,
-            w->base, err, errlen);
-        if (!w->clients[k])
+        size_t slot = r->backends[k].slot;
+
+        w->clients[slot] = s3_client_new(
+            &pd->slots[slot].s3, pd->slots[slot].creds, w->base, err, errlen);
+        if (!w->clients[slot])
             return -EINVAL;
     }
     return 0;
@@ -144,7 +147,7 @@ static void pcpd_worker_fini(struct pcpd *pd, struct pcpd_worker *w)
     size_t k;
 
     if (w->clients) {
-        for (k = 0; k < pd->routes->nbackends; k++)
+        for (k = 0; k < PCPD_MAX_SLOTS; k++)
             s3_client_free(w->clients[k]);
         free(w->clients);
     }
@@ -159,15 +162,18 @@ static void pcpd_worker_fini(struct pcpd *pd, struct pcpd_worker *w)
 }
 
 int pcpd_init(struct pcpd *pd, const struct pcpd_config *cfg,
-              const struct pcpd_routes *routes, char *err, size_t errlen)
+              struct pcpd_routes *routes, char *err, size_t errlen)
 {
     size_t i;
     int rc;
 
     memset(pd, 0, sizeof(*pd));
     pd->cfg = cfg;
-    pd->routes = routes;
     pd->listen_fd = -1;
+    pthread_mutex_init(&pd->slot_lock, NULL);
+    rc = pcpd_routes_publish(pd, routes, false, err, errlen);
+    if (rc < 0)
+        return rc;
     pd->start_ms = monotime_ms();
     rc = pcpd_tiers_open(&pd->tiers, cfg, err, errlen);
     if (rc < 0)
@@ -189,15 +195,12 @@ int pcpd_init(struct pcpd *pd, const struct pcpd_config *cfg,
     }
     pd->uploads = pcpd_uploads_new();
     pd->warmups = pcpd_warmups_new();
-    pd->meta_clients =
-        xcalloc(routes->nbackends ? routes->nbackends : 1, sizeof(void *));
     for (i = 0; i < routes->nbackends; i++) {
-        pd->meta_clients[i] =
-            s3_client_new(&routes->backends[i].s3,
-                          (struct creds_source *)&routes->backends[i].creds,
-                          NULL, err, errlen);
-        if (!pd->meta_clients[i])
+        if (!pcpd_slot_meta_client(pd, routes->backends[i].slot)) {
+            snprintf(err, errlen, "backend %s: bad settings",
+                     routes->backends[i].name);
             return -EINVAL;
+        }
     }
     pd->listen_fd = pcpd_listen(cfg->listen, err, errlen);
     if (pd->listen_fd < 0)
@@ -258,17 +261,14 @@ void pcpd_fini(struct pcpd *pd)
      * first; metadata and warmup jobs need the metadata clients. */
     pcpd_pool_free(pd->warmup_pool);
     pcpd_pool_free(pd->meta_pool);
-    if (pd->meta_clients) {
-        for (i = 0; i < pd->routes->nbackends; i++)
-            s3_client_free(pd->meta_clients[i]);
-        free(pd->meta_clients);
-    }
     pcpd_warmups_free(pd->warmups);
     pcpd_uploads_free(pd->uploads);
     pcpd_pool_free(pd->pool);
     for (i = 0; i < pd->nworkers; i++)
         pcpd_worker_fini(pd, &pd->workers[i]);
     free(pd->workers);
+    pcpd_slots_free(pd);
+    pthread_mutex_destroy(&pd->slot_lock);
     if (pd->listen_fd >= 0)
         close(pd->listen_fd);
     pcpd_flights_free(pd->flights);

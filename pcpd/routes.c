@@ -5,10 +5,12 @@
 #include "pcpd/routes.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/chunk.h"
+#include "common/log.h"
 #include "common/mem.h"
 
 void pcpd_routes_init(struct pcpd_routes *r)
@@ -32,31 +34,42 @@ void pcpd_s3_config_fini(struct s3_config *c)
     c->endpoint = c->region = c->ca_file = NULL;
 }
 
+static void routes_backend_fini(struct pcpd_backend *b)
+{
+    free(b->name);
+    free(b->bucket);
+    free(b->credfile);
+    free(b->profile);
+    free(b->endpoint);
+    free(b->region);
+    free(b->ident);
+    pcpd_s3_config_fini(&b->s3);
+    if (b->creds_ok)
+        creds_source_fini(&b->creds);
+    memset(b, 0, sizeof(*b));
+}
+
+static void routes_pbucket_fini(struct pcpd_pbucket *pb)
+{
+    size_t j;
+
+    for (j = 0; j < pb->nroutes; j++) {
+        free(pb->routes[j].prefix);
+        free(pb->routes[j].bname);
+    }
+    free(pb->routes);
+    free(pb->name);
+    memset(pb, 0, sizeof(*pb));
+}
+
 void pcpd_routes_fini(struct pcpd_routes *r)
 {
-    size_t i, j;
+    size_t i;
 
-    for (i = 0; i < r->nbackends; i++) {
-        struct pcpd_backend *b = &r->backends[i];
-
-        free(b->name);
-        free(b->bucket);
-        free(b->credfile);
-        free(b->profile);
-        free(b->endpoint);
-        free(b->region);
-        pcpd_s3_config_fini(&b->s3);
-        if (b->creds_ok)
-            creds_source_fini(&b->creds);
-    }
-    for (i = 0; i < r->npbuckets; i++) {
-        for (j = 0; j < r->pbuckets[i].nroutes; j++) {
-            free(r->pbuckets[i].routes[j].prefix);
-            free(r->pbuckets[i].routes[j].bname);
-        }
-        free(r->pbuckets[i].routes);
-        free(r->pbuckets[i].name);
-    }
+    for (i = 0; i < r->nbackends; i++)
+        routes_backend_fini(&r->backends[i]);
+    for (i = 0; i < r->npbuckets; i++)
+        routes_pbucket_fini(&r->pbuckets[i]);
     free(r->backends);
     free(r->pbuckets);
     memset(r, 0, sizeof(*r));
@@ -252,6 +265,7 @@ static int routes_finish_backend(struct pcpd_backend *b,
         return -EINVAL;
     }
     b->creds_ok = true;
+    b->ident = xasprintf("file:%s", b->name);
     return 0;
 }
 
@@ -316,4 +330,183 @@ const struct pcpd_route *pcpd_routes_find(const struct pcpd_routes *r,
         }
     }
     return best;
+}
+
+/* ---- The table pmsd hands out ----------------------------------------- */
+
+/* The longest prefix of arr (of {"prefix", ...}) that key starts with. */
+static const json_t *routes_json_longest(const json_t *arr, const char *key)
+{
+    const json_t *best = NULL, *it;
+    size_t i, n, best_len = 0;
+
+    json_array_foreach(arr, i, it)
+    {
+        const char *p = json_string_value(json_object_get(it, "prefix"));
+
+        if (!p)
+            continue;
+        n = strlen(p);
+        if (strncmp(key, p, n) == 0 && (!best || n > best_len)) {
+            best = it;
+            best_len = n;
+        }
+    }
+    return best;
+}
+
+static int routes_json_backend(struct pcpd_backend *b, const char *name,
+                               const json_t *j, const struct s3_config *def,
+                               char *err, size_t errlen)
+{
+    const char *ep = json_string_value(json_object_get(j, "endpoint"));
+    const char *bucket = json_string_value(json_object_get(j, "bucket"));
+    const char *region = json_string_value(json_object_get(j, "region"));
+    const json_t *ps = json_object_get(j, "path_style");
+    char msg[256];
+
+    if (!routes_name_ok(name, strlen(name)) || !ep || !bucket) {
+        snprintf(err, errlen, "backend '%.64s': needs endpoint and bucket",
+                 name);
+        return -EINVAL;
+    }
+    b->name = xstrdup(name);
+    b->bucket = xstrdup(bucket);
+    pcpd_s3_config_copy(&b->s3, def);
+    routes_set_str(&b->s3.endpoint, ep);
+    if (region)
+        routes_set_str(&b->s3.region, region);
+    if (json_is_boolean(ps))
+        b->s3.path_style = json_is_true(ps);
+    if (creds_source_init(
+            &b->creds, json_string_value(json_object_get(j, "access_key")),
+            json_string_value(json_object_get(j, "secret_key")),
+            json_string_value(json_object_get(j, "session_token")), NULL, NULL,
+            msg, sizeof(msg)) < 0) {
+        snprintf(err, errlen, "backend '%.64s': %s", name, msg);
+        return -EINVAL;
+    }
+    b->creds_ok = true;
+    /* Same name and same settings (keys included) = same clients: a
+     * table replaced for an unrelated change keeps its connections. */
+    char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    b->ident = xasprintf("pms:%s:%s", name, text ? text : "");
+    free(text);
+    return 0;
+}
+
+static size_t routes_backend_index(const struct pcpd_routes *r,
+                                   const char *name)
+{
+    size_t k;
+
+    for (k = 0; k < r->nbackends; k++) {
+        if (strcmp(r->backends[k].name, name) == 0)
+            return k;
+    }
+    return SIZE_MAX;
+}
+
+/* Adds one route per distinct prefix of routes and lifecycle: its backend
+ * is the longest route prefix of it and its TTL the longest rule prefix of
+ * it, so the longest match over the union answers both questions for any
+ * key exactly as the two separate lookups would. */
+static int routes_json_pbucket(struct pcpd_routes *r, struct pcpd_pbucket *pb,
+                               const json_t *j, char *err, size_t errlen)
+{
+    const json_t *rts = json_object_get(j, "routes");
+    const json_t *rules = json_object_get(j, "lifecycle");
+    const json_t *lists[2] = {rts, rules}, *it, *rt, *rule;
+    json_int_t cs = json_integer_value(json_object_get(j, "chunk_size"));
+    size_t l, i, k;
+
+    pb->chunk_size = cs > 0 ? (uint64_t)cs : 0;
+    if (pb->chunk_size && !chunk_size_valid(pb->chunk_size)) {
+        snprintf(err, errlen, "pbucket '%s': bad chunk_size", pb->name);
+        return -EINVAL;
+    }
+    for (l = 0; l < 2; l++) {
+        json_array_foreach(lists[l], i, it)
+        {
+            const char *p = json_string_value(json_object_get(it, "prefix"));
+
+            if (!p)
+                continue;
+            for (k = 0; k < pb->nroutes; k++) {
+                if (strcmp(pb->routes[k].prefix, p) == 0)
+                    break;
+            }
+            rt = routes_json_longest(rts, p);
+            if (k < pb->nroutes || !rt)
+                continue; /* seen, or a rule no route covers */
+            rule = routes_json_longest(rules, p);
+            struct pcpd_route nr = {0};
+            json_int_t ttl =
+                json_integer_value(json_object_get(rule, "cache_ttl"));
+
+            nr.prefix = xstrdup(p);
+            nr.bname = xstrdup(json_string_value(json_object_get(rt, "backend"))
+                                   ?: "");
+            nr.backend = routes_backend_index(r, nr.bname);
+            nr.ttl_ms = ttl > 0 ? (uint64_t)ttl * 1000 : 0;
+            pb->routes =
+                xrealloc(pb->routes, (pb->nroutes + 1) * sizeof(*pb->routes));
+            pb->routes[pb->nroutes++] = nr;
+            if (nr.backend == SIZE_MAX) {
+                snprintf(err, errlen, "pbucket '%s': unknown backend '%.64s'",
+                         pb->name, nr.bname);
+                return -EINVAL;
+            }
+        }
+    }
+    return 0;
+}
+
+int pcpd_routes_from_json(struct pcpd_routes *r, const json_t *config,
+                          const struct s3_config *def, char *err, size_t errlen)
+{
+    const json_t *backends = json_object_get(config, "backends");
+    const json_t *pbuckets = json_object_get(config, "pbuckets");
+    const char *name;
+    const json_t *it;
+    char msg[512];
+
+    if (!json_is_object(backends) || !json_is_object(pbuckets)) {
+        snprintf(err, errlen, "node config: expected backends and pbuckets");
+        return -EINVAL;
+    }
+    /* One bad entry must not take the whole cluster's routes down: it is
+     * left out (and logged); a pbucket routed to it goes with it. */
+    r->backends = xcalloc(json_object_size(backends) + 1, sizeof(*r->backends));
+    json_object_foreach((json_t *)backends, name, it)
+    {
+        struct pcpd_backend *b = &r->backends[r->nbackends];
+
+        b->path_style = -1;
+        if (routes_json_backend(b, name, it, def, msg, sizeof(msg)) < 0) {
+            log_warnx("pmsd config: %s: left out", msg);
+            routes_backend_fini(b);
+            continue;
+        }
+        r->nbackends++;
+    }
+    r->pbuckets = xcalloc(json_object_size(pbuckets) + 1, sizeof(*r->pbuckets));
+    json_object_foreach((json_t *)pbuckets, name, it)
+    {
+        struct pcpd_pbucket *pb = &r->pbuckets[r->npbuckets];
+
+        pb->name = xstrdup(name);
+        if (!routes_name_ok(name, strlen(name))) {
+            log_warnx("pmsd config: pbucket '%.64s': bad name: left out", name);
+            routes_pbucket_fini(pb);
+            continue;
+        }
+        if (routes_json_pbucket(r, pb, it, msg, sizeof(msg)) < 0) {
+            log_warnx("pmsd config: %s: left out", msg);
+            routes_pbucket_fini(pb);
+            continue;
+        }
+        r->npbuckets++;
+    }
+    return 0;
 }

@@ -16,11 +16,15 @@
  *   pbucket.pb1.route      = "" b1           (PREFIX BACKEND [TTL])
  *   pbucket.pb1.route      = logs/ b2 1h
  *
- * A later issue makes pmsd hand the same table out; this module is the
- * one place that knows its shape. Keys are sent to the backend unchanged.
+ * With pmsd (--pms), the table comes from GET /v1/node/config instead
+ * (pcpd_routes_from_json) and is replaced whenever pmsd's configuration
+ * changes; the config file's table is then unused.
+ * This module is the one place that knows the table's shape. Keys are sent
+ * to the backend unchanged.
  *
- * Threads: built by main.c before the workers start, read-only afterwards
- * (creds_source is thread-safe on its own).
+ * Threads: a table is built by one thread (main.c, or the pmsd thread,
+ * pms.c) and published with pcpd_routes_publish (pcpd.h); read-only
+ * afterwards (creds_source is thread-safe on its own).
  */
 #ifndef PCPD_ROUTES_H
 #define PCPD_ROUTES_H
@@ -43,6 +47,8 @@ struct pcpd_backend {
     struct s3_config s3;     /* after pcpd_routes_finish; strings owned */
     struct creds_source creds;
     bool creds_ok;
+    char *ident; /* owned: identity of the settings (slots, pcpd.h) */
+    size_t slot; /* set when the table is published */
 };
 
 struct pcpd_route {
@@ -50,6 +56,7 @@ struct pcpd_route {
     char *bname;     /* owned: backend name, resolved at finish */
     size_t backend;  /* index into routes->backends */
     uint64_t ttl_ms; /* cache TTL of chunks under the prefix; 0 none */
+    size_t slot;     /* the backend's slot (pcpd.h), set when published */
 };
 
 struct pcpd_pbucket {
@@ -64,6 +71,7 @@ struct pcpd_routes {
     size_t nbackends;
     struct pcpd_pbucket *pbuckets; /* owned array */
     size_t npbuckets;
+    struct pcpd_routes *older; /* tables published before (pcpd.h) */
 };
 
 void pcpd_routes_init(struct pcpd_routes *r);
@@ -80,6 +88,22 @@ int pcpd_routes_set(struct pcpd_routes *r, const char *name, const char *value,
  */
 int pcpd_routes_finish(struct pcpd_routes *r, const struct s3_config *def,
                        struct config_error *err);
+
+/*
+ * Builds r (initialised, empty) from pmsd's GET /v1/node/config answer
+ * (borrowed): {"backends": {NAME: {endpoint, bucket, region, path_style,
+ * access_key, secret_key, session_token}}, "pbuckets": {NAME: {chunk_size,
+ * routes: [{prefix, backend}], lifecycle: [{prefix, cache_ttl}]}}}, over
+ * the S3 defaults in def (borrowed). Lifecycle rules become the routes'
+ * TTLs (both chosen by longest prefix, independently). A backend without
+ * keys uses the node's own credentials (environment, ~/.aws). A backend
+ * or pbucket that cannot be used is left out and logged. 0, or -EINVAL
+ * (with err) when config is not a node config at all; fini r either way.
+ */
+struct json_t;
+int pcpd_routes_from_json(struct pcpd_routes *r, const struct json_t *config,
+                          const struct s3_config *def, char *err,
+                          size_t errlen);
 
 /*
  * The route of key in pbucket (longest prefix), borrowed, or NULL when

@@ -49,7 +49,7 @@ struct pcpd_warm_key {
     char *key;  /* owned */
     char *etag; /* owned, quotes included; NULL until known */
     uint64_t size;
-    size_t backend;
+    size_t backend; /* slot (pcpd.h) */
 };
 
 /* One chunk to load. */
@@ -215,7 +215,7 @@ static int pcpd_warmup_fetch(struct pcpd_warmup *w, struct pcpd_flight *f,
                              const struct pcpd_warm_key *k, uint64_t index)
 {
     struct pcpd *pd = w->pd;
-    const struct pcpd_backend *b = &pd->routes->backends[k->backend];
+    struct s3_client *client = pcpd_slot_meta_client(pd, k->backend);
     struct s3_sink sink = {.kind = S3_SINK_CB};
     struct s3_object_meta om;
     struct s3_error e;
@@ -231,8 +231,9 @@ static int pcpd_warmup_fetch(struct pcpd_warmup *w, struct pcpd_flight *f,
     s3_object_meta_init(&om);
     f->key = xasprintf("%s/%s#%" PRIu64, w->pbucket, k->key, index);
     PCPD_COUNT(pd, backend_gets, 1);
-    rc = s3_get(pd->meta_clients[k->backend], b->bucket, k->key, off, len,
-                k->etag, &sink, &om, &e);
+    rc = client ? s3_get(client, pcpd_slot_bucket(pd, k->backend), k->key, off,
+                         len, k->etag, &sink, &om, &e)
+                : -EIO;
     pcpd_metrics_latency(pd, monotime_ns() - t0);
     if (rc == 0 && om.etag[0] && !pcpd_warmup_etag_same(om.etag, k->etag))
         rc = -ESTALE;
@@ -340,16 +341,20 @@ static int pcpd_warmup_list(struct pcpd_warmup *w, size_t backend)
     struct s3_list_opts o = {0};
     struct s3_list_result r;
     struct s3_error e;
+    struct s3_client *client = pcpd_slot_meta_client(pd, backend);
     char *token = NULL;
     size_t i;
     int rc;
 
+    if (!client) {
+        snprintf(w->msg, sizeof(w->msg), "the backend's settings are refused");
+        return -EIO;
+    }
     o.prefix = w->prefix;
     do {
         memset(&r, 0, sizeof(r));
         o.continuation = token;
-        rc = s3_list(pd->meta_clients[backend],
-                     pd->routes->backends[backend].bucket, &o, &r, &e);
+        rc = s3_list(client, pcpd_slot_bucket(pd, backend), &o, &r, &e);
         free(token);
         token = NULL;
         if (rc < 0) {
@@ -382,9 +387,9 @@ static void pcpd_warmup_head_keys(struct pcpd_warmup *w)
         struct pcpd_warm_key *k = &w->keys[i];
 
         s3_object_meta_init(&om);
-        if (s3_head(pd->meta_clients[k->backend],
-                    pd->routes->backends[k->backend].bucket, k->key, &om,
-                    &e) == 0 &&
+        if (pcpd_slot_meta_client(pd, k->backend) &&
+            s3_head(pcpd_slot_meta_client(pd, k->backend),
+                    pcpd_slot_bucket(pd, k->backend), k->key, &om, &e) == 0 &&
             om.size > 0 && om.etag[0]) {
             k->etag = xstrdup(om.etag);
             k->size = (uint64_t)om.size;
@@ -405,8 +410,9 @@ static void pcpd_warmup_plan_job(void *arg)
     int k, started = 0;
 
     if (w->prefix) {
-        rt = pcpd_routes_find(pd->routes, w->pbucket, w->prefix, &pb);
-        if (!rt || pcpd_warmup_list(w, rt->backend) < 0)
+        rt = pcpd_routes_find(pcpd_routes_current(pd), w->pbucket, w->prefix,
+                              &pb);
+        if (!rt || pcpd_warmup_list(w, rt->slot) < 0)
             goto fail;
     } else {
         pcpd_warmup_head_keys(w);
@@ -479,7 +485,7 @@ static int pcpd_warmup_parse(struct pcpd *pd, struct pcpd_warmup *w, json_t *j,
         return -EINVAL;
     }
     snprintf(w->pbucket, sizeof(w->pbucket), "%s", name);
-    pcpd_routes_find(pd->routes, name, "", &pb);
+    pcpd_routes_find(pcpd_routes_current(pd), name, "", &pb);
     if (!pb) {
         snprintf(msg, msglen, "unknown pbucket");
         return -ENOENT;
@@ -511,12 +517,12 @@ static int pcpd_warmup_parse(struct pcpd *pd, struct pcpd_warmup *w, json_t *j,
             snprintf(msg, msglen, "keys[%zu]: not a valid key", i);
             return -EINVAL;
         }
-        rt = pcpd_routes_find(pd->routes, name, k, &pb);
+        rt = pcpd_routes_find(pcpd_routes_current(pd), name, k, &pb);
         if (!rt) {
             snprintf(msg, msglen, "keys[%zu]: no route matches", i);
             return -EINVAL;
         }
-        pcpd_warmup_add_key(w, k, NULL, 0, rt->backend);
+        pcpd_warmup_add_key(w, k, NULL, 0, rt->slot);
     }
     return 0;
 }
@@ -549,8 +555,8 @@ void pcpd_warmup_handle(struct pcpd_worker *w, struct evhttp_request *req)
     json_decref(j);
     if (rc == 0 && pcpd_auth_check(pd, req, wu->pbucket,
                                    wu->prefix ? wu->prefix : "", "read") < 0) {
-        rc = -EPERM;
-        snprintf(msg, sizeof(msg), "not allowed");
+        pcpd_warmup_free(wu); /* answered by the hook */
+        return;
     }
     if (rc < 0) {
         pcpd_warmup_free(wu);
