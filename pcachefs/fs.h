@@ -20,6 +20,7 @@
 #include "common/creds.h"
 #include "common/s3.h"
 
+struct fuse_session;
 struct inode_table;
 struct reader;
 struct store;
@@ -48,6 +49,7 @@ struct fs_conf {
     int64_t upload_parallel;
     uint64_t part_size;
     uint64_t multipart_above;
+    bool page_fill; /* push fetched chunks into the page cache */
     bool read_only;
     bool foreground;
     char *debug;
@@ -65,7 +67,8 @@ struct fs {
     struct store *store; /* NULL when the disk cache is off or failed */
     struct inode_table *inodes;
     struct reader *reader;
-    char *staging_dir; /* owned: cache_dir/staging */
+    char *staging_dir;       /* owned: cache_dir/staging */
+    struct fuse_session *se; /* borrowed; set once mounted */
 };
 
 /* Object key of a path relative to the mount root ("" is the root). */

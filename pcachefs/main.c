@@ -75,6 +75,8 @@ static const struct config_entry fs_table[] = {
      0, 1000000,
      "directories with at most this many entries show each object's "
      "metadata (one HEAD each, in parallel); larger ones list defaults"},
+    {"page_fill", CONFIG_BOOL, offsetof(struct fs_conf, page_fill), "yes", 0, 0,
+     "put whole fetched chunks into the kernel's page cache"},
     {"max_threads", CONFIG_INT, offsetof(struct fs_conf, max_threads), "64", 2,
      1024, "FUSE worker threads"},
     {"max_background", CONFIG_INT, offsetof(struct fs_conf, max_background),
@@ -411,6 +413,7 @@ static int fs_run(struct fs *fs, struct fuse_args *args,
         goto out_session;
     if (fuse_session_mount(se, o->mountpoint) != 0)
         goto out_signals;
+    fs->se = se;
     fuse_daemonize(o->foreground);
     if (!o->foreground)
         log_init("pcachefs", LOG_SINK_SYSLOG);

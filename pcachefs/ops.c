@@ -922,6 +922,10 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (rc == 0)
         in->open_handles++;
     reader_file_init(&h->rf, key, in->etag, (uint64_t)in->attr.st_size);
+    /* A read-only handle of a version nobody writes may fill the kernel's
+     * page cache with whole chunks. */
+    if (fs->conf.page_fill && !writing && !in->writer && in->etag[0])
+        h->rf.ino = in->ino;
     /* The page cache stays valid while the object is the same version. */
     fi->keep_cache = !writing && !in->writer && in->etag[0] &&
                      strcmp(in->open_etag, in->etag) == 0;

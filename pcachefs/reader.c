@@ -29,6 +29,7 @@
 #include "common/monotime.h"
 #include "common/s3.h"
 #include "common/store.h"
+#include "pcachefs/inode.h"
 #include "pcachefs/fs.h"
 
 #define READER_BUCKETS 4096
@@ -49,10 +50,19 @@ struct rchunk {
     unsigned refs;
     bool hashed;
     bool in_lru;
+    bool pushed; /* queued for the page cache once */
     enum rchunk_state state;
     int rc;
     char *data; /* owned, len bytes */
     uint64_t len;
+};
+
+/* A chunk to copy into a kernel inode's page cache. */
+struct rpush {
+    struct rchunk *c; /* referenced */
+    uint64_t ino;
+    uint64_t off;
+    struct rpush *next;
 };
 
 struct reader {
@@ -71,6 +81,10 @@ struct reader {
     bool stopping;
     uint64_t last_warn_ms; /* store thread: rate limit of warnings */
     pthread_t store_thread;
+    struct rpush *push_head; /* chunks for the page cache */
+    struct rpush *push_tail;
+    size_t push_len;
+    pthread_t push_thread;
     struct reader_stats stats;
 };
 
@@ -165,6 +179,20 @@ static void do_reader_unref(struct reader *r, struct rchunk *c)
         do_reader_destroy(r, c);
 }
 
+/* Forgets the queued page-cache pushes (they are only a nicety). */
+static void do_reader_drop_pushes(struct reader *r)
+{
+    while (r->push_head) {
+        struct rpush *p = r->push_head;
+
+        r->push_head = p->next;
+        do_reader_unref(r, p->c);
+        free(p);
+    }
+    r->push_tail = NULL;
+    r->push_len = 0;
+}
+
 /*
  * Makes room for len bytes. Evicts LRU chunks; when that is not enough a
  * prefetch gives up (false) and a demand read waits for memory to be
@@ -187,6 +215,12 @@ static bool do_reader_reserve(struct reader *r, uint64_t len, bool prefetch)
             return false;
         if (r->mem_used == 0)
             break;
+        /* Pushes may wait in the kernel for a page that a read holds while
+         * it waits here for memory: give their chunks back first. */
+        if (r->push_head) {
+            do_reader_drop_pushes(r);
+            continue;
+        }
         pthread_cond_wait(&r->cond, &r->lock);
     }
     r->mem_used += len;
@@ -309,6 +343,80 @@ static bool reader_in_store(struct reader *r, const struct chunk_id *id)
     return r->fs->store && store_contains(r->fs->store, id, &len);
 }
 
+#define READER_PUSH_MAX 8 /* chunks waiting for the page cache */
+
+static void do_reader_queue_push(struct reader *r, struct rchunk *c,
+                                 uint64_t ino, uint64_t off)
+{
+    struct rpush *p;
+
+    c->pushed = true;
+    if (r->push_len >= READER_PUSH_MAX)
+        return; /* a nicety: never let it hold memory back */
+    p = xcalloc(1, sizeof(*p));
+    p->c = c;
+    p->ino = ino;
+    p->off = off;
+    c->refs++;
+    if (r->push_tail)
+        r->push_tail->next = p;
+    else
+        r->push_head = p;
+    r->push_tail = p;
+    r->push_len++;
+    pthread_cond_broadcast(&r->cond);
+}
+
+/* True when the inode is still one version with no local changes. */
+static bool reader_push_safe(struct reader *r, uint64_t ino)
+{
+    struct inode *in = inode_get(r->fs->inodes, (fuse_ino_t)ino);
+    bool ok = false;
+
+    if (in) {
+        pthread_mutex_lock(&in->lock);
+        ok = !in->writer;
+        pthread_mutex_unlock(&in->lock);
+        inode_put(r->fs->inodes, in);
+    }
+    return ok;
+}
+
+static void *reader_push_main(void *arg)
+{
+    struct reader *r = arg;
+
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        struct rpush *p;
+
+        while (!r->push_head && !r->stopping)
+            pthread_cond_wait(&r->cond, &r->lock);
+        p = r->push_head;
+        if (!p)
+            break;
+        r->push_head = p->next;
+        if (!r->push_head)
+            r->push_tail = NULL;
+        r->push_len--;
+        pthread_mutex_unlock(&r->lock);
+        if (reader_push_safe(r, p->ino)) {
+            struct fuse_bufvec bv = FUSE_BUFVEC_INIT((size_t)p->c->len);
+
+            bv.buf[0].mem = p->c->data;
+            /* -ENOENT: the kernel forgot the inode; nothing to do. */
+            if (fuse_lowlevel_notify_store(r->fs->se, (fuse_ino_t)p->ino,
+                                           (off_t)p->off, &bv, 0) == 0)
+                __atomic_add_fetch(&r->stats.pushed, 1, __ATOMIC_RELAXED);
+        }
+        pthread_mutex_lock(&r->lock);
+        do_reader_unref(r, p->c);
+        free(p);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
 /* Copies [in_off, in_off+n) of chunk index into out. */
 static int reader_copy_chunk(struct reader *r, struct reader_file *f,
                              uint64_t index, uint64_t in_off, char *out,
@@ -341,6 +449,8 @@ static int reader_copy_chunk(struct reader *r, struct reader_file *f,
     while (c->state == RCHUNK_FETCHING)
         pthread_cond_wait(&r->cond, &r->lock);
     rc = c->state == RCHUNK_READY ? 0 : c->rc;
+    if (rc == 0 && f->ino && !c->pushed && r->fs->se)
+        do_reader_queue_push(r, c, f->ino, index * r->fs->conf.chunk_size);
     pthread_mutex_unlock(&r->lock);
     if (rc == 0)
         memcpy(out, c->data + in_off, n);
@@ -485,6 +595,17 @@ struct reader *reader_new(struct fs *fs)
         free(r);
         return NULL;
     }
+    if (pthread_create(&r->push_thread, NULL, reader_push_main, r) != 0) {
+        pthread_mutex_lock(&r->lock);
+        r->stopping = true;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+        pthread_join(r->store_thread, NULL);
+        pthread_cond_destroy(&r->cond);
+        pthread_mutex_destroy(&r->lock);
+        free(r);
+        return NULL;
+    }
     return r;
 }
 
@@ -501,6 +622,7 @@ void reader_free(struct reader *r)
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->store_thread, NULL);
+    pthread_join(r->push_thread, NULL);
     for (i = 0; i < READER_BUCKETS; i++) {
         while (r->table[i])
             do_reader_destroy(r, r->table[i]);

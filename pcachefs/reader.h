@@ -15,6 +15,11 @@
  * memory when it is all in use; readahead is skipped instead, so prefetch
  * slows down under pressure and never grows the process.
  *
+ * Page cache: a chunk fetched for a handle that names its kernel inode is
+ * pushed whole into that inode's page cache (fuse_lowlevel_notify_store,
+ * from a thread of its own so it never waits on a read it would block),
+ * so later reads anywhere in the chunk never reach user space.
+ *
  * Readahead: a handle that reads sequentially gets a window of chunks
  * fetched ahead of it, doubling with each sequential read up to
  * conf.readahead; a random read resets it, so random readers pay nothing.
@@ -34,6 +39,8 @@ struct reader_file {
     char *key; /* owned */
     char etag[128];
     uint64_t size;
+    uint64_t ino;         /* kernel inode whose page cache fetched chunks
+                             may fill (one version, no writer), or 0 */
     pthread_mutex_t lock; /* guards the readahead state below */
     uint64_t next_off;    /* where a sequential reader reads next */
     unsigned seq;         /* sequential reads in a row */
@@ -51,6 +58,7 @@ struct reader_stats {
     uint64_t store_puts;
     uint64_t store_failures;
     uint64_t store_skipped; /* not cached: the disk was behind */
+    uint64_t pushed;        /* chunks put into the kernel's page cache */
     uint64_t memory_used;
 };
 
