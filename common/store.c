@@ -34,6 +34,11 @@
  * yet opened it gets ENOENT and reports a miss. Pins also keep the entry's
  * memory alive: an entry leaves the table when its file is gone and is
  * freed by whoever drops the last pin.
+ *
+ * store_read() keeps recently read files open (the fd cache, see its
+ * section): a LIVE entry may hold its open file and checked header in
+ * e->of; it drops it on leaving LIVE, before the unlink, and the last
+ * reference closes the descriptor outside the lock.
  */
 #include "common/store.h"
 
@@ -91,12 +96,36 @@ _Static_assert(STORE_HDR_SIZE % 4096 == 0, "data must be page-aligned");
 #define STORE_PATH_MAX 64
 /* store_open_chunk() verifies in reads of this many bytes. */
 #define STORE_VERIFY_IO (16 * STORE_BLOCK_SIZE)
+/* store_read() keeps at most this many chunk files open (the fd cache). */
+#define STORE_FDC_MAX 64
 
 /* What a valid header says. */
 struct store_hdr {
     uint64_t len;
     uint32_t nblocks;
     const uint8_t *sums; /* borrowed from the header buffer */
+};
+
+/* Links of the fd cache's LRU list. */
+struct store_olink {
+    struct store_olink *prev;
+    struct store_olink *next;
+};
+
+/*
+ * An open chunk file and its checked header, shared by store_read() calls
+ * (the fd cache). refs counts the cache's reference (while e points here)
+ * and each read using it; the last one to drop it closes fd, outside
+ * s->lock. Only fd, h and hdr are used without the lock, and they never
+ * change once made.
+ */
+struct store_ofile {
+    struct store_olink ol; /* fd LRU, while cached; s->lock */
+    struct store_entry *e; /* the LIVE entry caching it, or NULL; s->lock */
+    uint32_t refs;         /* s->lock */
+    int fd;
+    struct store_hdr h; /* sums point into hdr */
+    uint8_t hdr[];      /* STORE_HDR_SIZE bytes */
 };
 
 /* ---- Index ---------------------------------------------------------- */
@@ -128,6 +157,7 @@ struct store_entry {
     int64_t born;              /* first stored, seconds since the epoch */
     enum store_state state;
     bool in_table; /* false once the file is gone; freed at pins == 0 */
+    struct store_ofile *of; /* cached open file, only while LIVE */
 };
 
 #define store_entry_of(p)                                                      \
@@ -187,6 +217,8 @@ struct store {
     uint64_t used;                /* see DESIGN */
     uint64_t writing_bytes;       /* reserved by puts in progress */
     uint64_t dying_bytes;         /* of files being unlinked */
+    struct store_olink fdc;       /* fd cache: fdc.next most recent */
+    size_t fdc_n;                 /* files in the fd cache */
     struct store_stats st;        /* counters only */
 };
 
@@ -773,18 +805,136 @@ static void store_unlink_file(struct store *s, const struct chunk_id *id)
 /* DYING, file gone: release its bytes and drop the entry. */
 static void do_store_bury(struct store *s, struct store_entry *e)
 {
-    assert(e->state == STORE_DYING);
+    assert(e->state == STORE_DYING && !e->of);
     s->dying_bytes -= e->size;
     s->used -= e->size;
     do_store_unlink_entry(s, e);
 }
 
+/* ---- fd cache ------------------------------------------------------ */
+
+/*
+ * store_read() keeps the files of the STORE_FDC_MAX most recently read
+ * chunks open, with their checked headers, so a hit costs only the data
+ * preads. A LIVE entry holds its file in e->of; the file leaves the cache
+ * when it is pushed out of the LRU or when the entry stops being LIVE
+ * (before its file is unlinked), and is closed by whoever drops the last
+ * reference, never under s->lock.
+ */
+#define store_ofile_of(l) ((struct store_ofile *)(void *)(l))
+
+/* Opens and checks the file of id: a new ofile with one reference. */
+static int store_ofile_open(struct store *s, const struct chunk_id *id,
+                            struct store_ofile **out)
+{
+    struct store_ofile *of = xmalloc(sizeof(*of) + STORE_HDR_SIZE);
+    int rc;
+
+    rc = store_file_open(s, id, of->hdr, &of->h, &of->fd);
+    if (rc < 0) {
+        free(of);
+        return rc;
+    }
+    of->ol.prev = of->ol.next = NULL;
+    of->e = NULL;
+    of->refs = 1;
+    *out = of;
+    return 0;
+}
+
+/* Closes and frees an ofile nobody references (NULL: no-op). No lock. */
+static void store_ofile_close(struct store_ofile *of)
+{
+    if (!of)
+        return;
+    close(of->fd);
+    free(of);
+}
+
+static void do_store_fdc_unlink(struct store *s, struct store_ofile *of)
+{
+    of->ol.prev->next = of->ol.next;
+    of->ol.next->prev = of->ol.prev;
+    of->ol.prev = of->ol.next = NULL;
+    s->fdc_n--;
+}
+
+static void do_store_fdc_push(struct store *s, struct store_ofile *of)
+{
+    of->ol.prev = &s->fdc;
+    of->ol.next = s->fdc.next;
+    s->fdc.next->prev = &of->ol;
+    s->fdc.next = &of->ol;
+    s->fdc_n++;
+}
+
+/* Drops a reference: of when it was the last (the caller closes it once
+ * unlocked), else NULL. */
+static struct store_ofile *do_store_ofile_put(struct store_ofile *of)
+{
+    return --of->refs == 0 ? of : NULL;
+}
+
+/* Takes e's file out of the cache: NULL, or a file for the caller to
+ * close once unlocked. */
+static struct store_ofile *do_store_fdc_drop(struct store *s,
+                                             struct store_entry *e)
+{
+    struct store_ofile *of = e->of;
+
+    if (!of)
+        return NULL;
+    do_store_fdc_unlink(s, of);
+    e->of = NULL;
+    of->e = NULL;
+    return do_store_ofile_put(of);
+}
+
+/* A new reference to e's cached file (now the most recent), or NULL. */
+static struct store_ofile *do_store_fdc_get(struct store *s,
+                                            struct store_entry *e)
+{
+    struct store_ofile *of = e->of;
+
+    if (!of)
+        return NULL;
+    of->refs++;
+    do_store_fdc_unlink(s, of);
+    do_store_fdc_push(s, of);
+    return of;
+}
+
+/*
+ * Caches of, a file just opened and read for e, unless e is no longer
+ * LIVE (its file may be another one by now) or already has one. Returns
+ * NULL, or the least recent file pushed out, for the caller to close
+ * once unlocked.
+ */
+static struct store_ofile *
+do_store_fdc_add(struct store *s, struct store_entry *e, struct store_ofile *of)
+{
+    struct store_ofile *old;
+
+    if (e->state != STORE_LIVE || e->of)
+        return NULL;
+    of->refs++;
+    of->e = e;
+    e->of = of;
+    do_store_fdc_push(s, of);
+    if (s->fdc_n <= STORE_FDC_MAX)
+        return NULL;
+    old = store_ofile_of(s->fdc.prev);
+    return do_store_fdc_drop(s, old->e);
+}
+
 /* Unlinks a DYING entry's file outside the lock, then buries it. */
 static void do_store_kill(struct store *s, struct store_entry *e)
 {
+    struct store_ofile *of = do_store_fdc_drop(s, e);
     struct chunk_id id = e->id;
 
     pthread_mutex_unlock(&s->lock);
+    store_ofile_close(of);
     store_unlink_file(s, &id);
     pthread_mutex_lock(&s->lock);
     do_store_bury(s, e);
@@ -870,9 +1020,21 @@ out:
 static void do_store_evict(struct store *s, struct store_entry *victims)
 {
     struct store_entry *e, *next;
+    struct store_ofile *of, *closing = NULL;
     uint64_t n = 0, bytes = 0;
 
+    for (e = victims; e; e = e->vnext) {
+        of = do_store_fdc_drop(s, e);
+        if (of) {
+            of->ol.next = closing ? &closing->ol : NULL;
+            closing = of;
+        }
+    }
     pthread_mutex_unlock(&s->lock);
+    for (of = closing; of; of = closing) {
+        closing = of->ol.next ? store_ofile_of(of->ol.next) : NULL;
+        store_ofile_close(of);
+    }
     /* e cannot go away: only this thread buries a DYING entry. */
     for (e = victims; e; e = e->vnext) {
         if (s->opts.evict_cb)
@@ -932,8 +1094,12 @@ static int do_store_reserve(struct store *s, uint64_t need)
 
 /* ---- Reads ---------------------------------------------------------- */
 
-/* Pins the LIVE entry of id, or counts a miss and returns NULL. */
-static struct store_entry *store_pin(struct store *s, const struct chunk_id *id)
+/*
+ * Pins the LIVE entry of id, or counts a miss and returns NULL. With of,
+ * *of gets a reference to the entry's cached open file, or NULL.
+ */
+static struct store_entry *store_pin(struct store *s, const struct chunk_id *id,
+                                     struct store_ofile **of)
 {
     struct store_entry *e;
 
@@ -944,6 +1110,8 @@ static struct store_entry *store_pin(struct store *s, const struct chunk_id *id)
         if (e->hits < UINT32_MAX)
             e->hits++;
         s->policy.ops->touch(&s->policy, e);
+        if (of)
+            *of = do_store_fdc_get(s, e);
     } else {
         e = NULL;
         s->st.misses++;
@@ -956,13 +1124,23 @@ static struct store_entry *store_pin(struct store *s, const struct chunk_id *id)
  * Drops the pin taken by store_pin, counting the outcome rc of the read.
  * On -EIO the chunk is removed, if it is still the entry that was read (a
  * put may have replaced it meanwhile: that file is not ours to judge).
+ * of (may be NULL) is the reader's reference to the file it read, given
+ * back here; fresh means the reader opened it itself, and a good one
+ * joins the fd cache.
  */
-static void store_unpin(struct store *s, struct store_entry *e, long rc)
+static void store_unpin_of(struct store *s, struct store_entry *e, long rc,
+                           struct store_ofile *of, bool fresh)
 {
+    struct store_ofile *close1 = NULL, *close2 = NULL;
     char hex[CHUNK_ID_HEX_LEN + 1];
     bool doomed = false;
 
     pthread_mutex_lock(&s->lock);
+    if (of) {
+        if (fresh && rc >= 0)
+            close1 = do_store_fdc_add(s, e, of);
+        close2 = do_store_ofile_put(of);
+    }
     if (rc >= 0) {
         s->st.hits++;
     } else if (rc == -ENOENT) {
@@ -983,18 +1161,27 @@ static void store_unpin(struct store *s, struct store_entry *e, long rc)
         free(e);
     }
     pthread_mutex_unlock(&s->lock);
+    store_ofile_close(close1);
+    store_ofile_close(close2);
+}
+
+static void store_unpin(struct store *s, struct store_entry *e, long rc)
+{
+    store_unpin_of(s, e, rc, NULL, false);
 }
 
 /*
  * Reads [off, off + len) of the data (already clamped) into buf, checking
- * every block touched. Whole blocks go straight into buf; partial ones
- * through scratch (STORE_BLOCK_SIZE bytes).
+ * every block touched. Whole blocks go straight into buf and are checked
+ * there; partial ones go through scratch (STORE_BLOCK_SIZE bytes; NULL:
+ * allocated here when needed).
  */
 static int store_read_blocks(int fd, const struct store_hdr *h, uint8_t *buf,
                              uint64_t off, uint64_t len, uint8_t *scratch)
 {
     uint64_t pos = off, end = off + len, b, bstart, blen, k, n;
-    int rc;
+    uint8_t *mine = NULL;
+    int rc = 0;
 
     while (pos < end) {
         b = pos / STORE_BLOCK_SIZE;
@@ -1012,59 +1199,68 @@ static int store_read_blocks(int fd, const struct store_hdr *h, uint8_t *buf,
             rc =
                 store_pread_all(fd, buf + (pos - off), n, STORE_HDR_SIZE + pos);
             if (rc < 0)
-                return rc;
+                break;
             for (k = 0; k < n; k += STORE_BLOCK_SIZE) {
                 blen = n - k < STORE_BLOCK_SIZE ? n - k : STORE_BLOCK_SIZE;
                 if (!store_block_ok(h, b + k / STORE_BLOCK_SIZE,
-                                    buf + (pos - off) + k, blen))
-                    return -EIO;
+                                    buf + (pos - off) + k, blen)) {
+                    rc = -EIO;
+                    break;
+                }
             }
+            if (rc < 0)
+                break;
             pos += n;
             continue;
         }
+        if (!scratch)
+            scratch = mine = xmalloc(STORE_BLOCK_SIZE);
         rc = store_pread_all(fd, scratch, blen, STORE_HDR_SIZE + bstart);
         if (rc < 0)
-            return rc;
-        if (!store_block_ok(h, b, scratch, blen))
-            return -EIO;
+            break;
+        if (!store_block_ok(h, b, scratch, blen)) {
+            rc = -EIO;
+            break;
+        }
         n = (end < bstart + blen ? end : bstart + blen) - pos;
         memcpy(buf + (pos - off), scratch + (pos - bstart), n);
         pos += n;
     }
-    return 0;
+    free(mine);
+    return rc;
 }
 
 ssize_t store_read(struct store *s, const struct chunk_id *id, void *buf,
                    size_t len, uint64_t off)
 {
+    struct store_ofile *of = NULL;
     struct store_entry *e;
-    struct store_hdr h;
-    uint8_t *mem = NULL;
+    bool fresh = false;
     ssize_t rc;
-    int fd = -1;
 
-    e = store_pin(s, id);
+    e = store_pin(s, id, &of);
     if (!e)
         return -ENOENT;
-    /* One allocation: the header, then one block of scratch. */
-    mem = xmalloc(STORE_HDR_SIZE + STORE_BLOCK_SIZE);
-    rc = store_file_open(s, id, mem, &h, &fd);
-    if (rc < 0)
-        goto out;
-    if (off >= h.len) {
+    if (!of) {
+        /* Not in the fd cache: open and check the file (no lock held). */
+        rc = store_ofile_open(s, id, &of);
+        if (rc < 0)
+            goto out;
+        fresh = true;
+    }
+    if (off >= of->h.len) {
         rc = 0;
         goto out;
     }
-    if (len > h.len - off)
-        len = (size_t)(h.len - off);
-    rc = store_read_blocks(fd, &h, buf, off, len, mem + STORE_HDR_SIZE);
+    if (len > of->h.len - off)
+        len = (size_t)(of->h.len - off);
+    /* The header was checked when the file was opened; the data blocks
+     * are checked on every read. */
+    rc = store_read_blocks(of->fd, &of->h, buf, off, len, NULL);
     if (rc == 0)
         rc = (ssize_t)len;
 out:
-    if (fd >= 0)
-        close(fd);
-    free(mem);
-    store_unpin(s, e, rc);
+    store_unpin_of(s, e, rc, of, fresh);
     return rc;
 }
 
@@ -1103,7 +1299,7 @@ int store_open_chunk(struct store *s, const struct chunk_id *id, int *fd,
     uint8_t *hdr = NULL;
     int rc, f = -1;
 
-    e = store_pin(s, id);
+    e = store_pin(s, id, NULL);
     if (!e)
         return -ENOENT;
     hdr = xmalloc(STORE_HDR_SIZE);
@@ -1177,7 +1373,7 @@ int store_open_range(struct store *s, const struct chunk_id *id, uint64_t off,
     uint8_t *hdr = NULL;
     int rc, f = -1;
 
-    e = store_pin(s, id);
+    e = store_pin(s, id, NULL);
     if (!e)
         return -ENOENT;
     hdr = xmalloc(STORE_HDR_SIZE);
@@ -1286,6 +1482,19 @@ static int store_write_file(struct store *s, const struct chunk_id *id,
         goto out;
     }
     made = true;
+#ifndef STORE_NO_FALLOC
+    /*
+     * One extent for the whole file up front: the write then only copies
+     * into the page cache instead of reserving blocks page by page, which
+     * measured ~25 % less CPU per 8 MiB put on ext4 (store.md, Cost). Not
+     * supported: write as before.
+     */
+    if (len > 0 && fallocate(fd, 0, 0, (off_t)store_file_size(len)) < 0 &&
+        errno != EOPNOTSUPP && errno != ENOSYS) {
+        rc = -errno;
+        goto out;
+    }
+#endif
     iov[0].iov_base = hdr;
     iov[0].iov_len = STORE_HDR_SIZE;
     iov[1].iov_base = (void *)data;
@@ -1779,6 +1988,7 @@ struct store *store_open(const char *dir, const struct store_opts *o, char *err,
     s->low = store_pct(s->opts.capacity, s->opts.low_pct);
     s->nbuckets = 1024;
     s->buckets = xcalloc(s->nbuckets, sizeof(*s->buckets));
+    s->fdc.prev = s->fdc.next = &s->fdc;
     rc = store_policy_init(s, err, errlen);
     if (rc < 0)
         goto fail;
@@ -1824,6 +2034,10 @@ void store_close(struct store *s)
             next = e->hnext;
             /* No call may be running, so nothing is pinned or in flight. */
             assert(e->pins == 0 && e->state == STORE_LIVE);
+            if (e->of) {
+                assert(e->of->refs == 1);
+                store_ofile_close(e->of);
+            }
             free(e);
         }
     }
@@ -1850,6 +2064,7 @@ struct store *store_policy_sim_new(const char *policy, size_t capacity)
     s->opts.policy = policy;
     s->nbuckets = 1024;
     s->buckets = xcalloc(s->nbuckets, sizeof(*s->buckets));
+    s->fdc.prev = s->fdc.next = &s->fdc;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     if (store_policy_init(s, NULL, 0) < 0) {

@@ -20,7 +20,9 @@
  * time. One mutex guards the index; file I/O (reads, writes, fsync,
  * unlink) happens outside it. A chunk being read is pinned, and eviction
  * skips pinned chunks; store_remove() does not wait for readers (one that
- * has the file open keeps reading it, one that has not gets -ENOENT). See
+ * has the file open keeps reading it, one that has not gets -ENOENT).
+ * store_read() keeps the files of the 64 most recently read chunks open
+ * (one descriptor each) with their checked headers. See
  * docs/internals/store.md.
  *
  * Errors: 0 or a byte count on success, -errno on failure. -ENOENT is a
@@ -101,7 +103,8 @@ void store_opts_init(struct store_opts *o);
 struct store *store_open(const char *dir, const struct store_opts *o, char *err,
                          size_t errlen);
 /*
- * Frees the index; the files stay. NULL is a no-op. No other call on this
+ * Frees the index and closes the cached descriptors; the files stay. NULL
+ * is a no-op. No other call on this
  * store may be running or start.
  */
 void store_close(struct store *s);

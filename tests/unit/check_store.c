@@ -9,6 +9,7 @@
  * ASan/UBSan build too.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -307,6 +308,133 @@ START_TEST(test_replace_and_remove)
     store_close(s);
     free(a);
     free(b);
+}
+END_TEST
+
+/* ---- fd cache ------------------------------------------------------- */
+
+static void poke(const struct chunk_id *id, off_t off);
+
+/* Open descriptors of this process (the count includes the one reading
+ * /proc/self/fd, a constant). */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *de;
+    int n = 0;
+
+    ck_assert_ptr_nonnull(d);
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void read_check(struct store *s, uint64_t n, const uint8_t *want,
+                       size_t len, uint64_t off, size_t count)
+{
+    struct chunk_id id = tid(n);
+    uint8_t *got = malloc(count ? count : 1);
+    size_t exp = off >= len ? 0 : (len - off < count ? len - off : count);
+
+    ck_assert_ptr_nonnull(got);
+    ck_assert_int_eq(store_read(s, &id, got, count, off), (ssize_t)exp);
+    ck_assert(memcmp(got, want + (off < len ? off : len), exp) == 0);
+    free(got);
+}
+
+START_TEST(test_fdcache_reads)
+{
+    const size_t len = 1 * MIB + 1000;
+    uint8_t *a = make_data(len, 60), *b = make_data(len, 61);
+    struct store *s = open_cap(64 * MIB, 95, 90);
+    struct chunk_id id = tid(60);
+    struct store_stats st;
+
+    ck_assert_int_eq(store_put(s, &id, a, len), 0);
+    /* Whole blocks, partial edges on either side, the short last block,
+     * past the end: all through the cached file after the first. */
+    read_check(s, 60, a, len, 0, 128 * KIB);
+    read_check(s, 60, a, len, 128 * KIB, MIB);
+    read_check(s, 60, a, len, 100, 3 * 64 * KIB);
+    read_check(s, 60, a, len, 64 * KIB - 7, 64 * KIB + 14);
+    read_check(s, 60, a, len, MIB - 5, 2000);
+    read_check(s, 60, a, len, len, 10);
+    /* A put with other bytes replaces the file: reads see the new one. */
+    ck_assert_int_eq(store_put(s, &id, b, len), 0);
+    read_check(s, 60, b, len, 0, MIB);
+    read_check(s, 60, b, len, 65 * KIB, 70 * KIB);
+    /* And a removed chunk misses, though its file was cached. */
+    ck_assert_int_eq(store_remove(s, &id), 0);
+    ck_assert_int_eq(store_read(s, &id, a, 10, 0), -ENOENT);
+    store_get_stats(s, &st);
+    ck_assert_uint_eq(st.corrupt, 0);
+    ck_assert_uint_eq(st.chunks, 0);
+    assert_stats_match_disk(s);
+    store_close(s);
+    free(a);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_fdcache_corrupt)
+{
+    const size_t len = 300 * KIB;
+    struct store *s = open_cap(64 * MIB, 95, 90);
+    struct chunk_id id = tid(62);
+    uint8_t *a = make_data(len, 62), got[64 * KIB];
+    struct store_stats st;
+    char path[256];
+    int before;
+
+    put_ok(s, 62, len);
+    before = open_fds();
+    read_check(s, 62, a, len, 0, len); /* now cached */
+    ck_assert_int_eq(open_fds(), before + 1);
+    /* Damage under the cached descriptor is still caught, block by block. */
+    poke(&id, STORE_HDR_SIZE + 200 * KIB);
+    read_check(s, 62, a, len, 0, 128 * KIB);
+    ck_assert_int_eq(store_read(s, &id, got, 100, 200 * KIB), -EIO);
+    chunk_file(&id, path, sizeof(path));
+    ck_assert_int_eq(access(path, F_OK), -1);
+    ck_assert_int_eq(open_fds(), before); /* the cached file was closed */
+    ck_assert_int_eq(store_read(s, &id, got, 10, 0), -ENOENT);
+    store_get_stats(s, &st);
+    ck_assert_uint_eq(st.corrupt, 1);
+    ck_assert_uint_eq(st.chunks, 0);
+    /* A good copy put again is read normally. */
+    put_ok(s, 62, len);
+    read_check(s, 62, a, len, 10, len);
+    assert_stats_match_disk(s);
+    store_close(s);
+    free(a);
+}
+END_TEST
+
+START_TEST(test_fdcache_bounded_and_closed)
+{
+    const size_t len = 100 * KIB;
+    uint8_t *a;
+    struct store *s;
+    int base, open0, i, n;
+
+    base = open_fds();
+    /* Room for ~150 chunks, so the 200 puts below evict too. */
+    s = open_cap(150 * fsize(len), 100, 90);
+    open0 = open_fds();
+    for (i = 0; i < 200; i++) {
+        put_ok(s, 1000 + (uint64_t)i, len);
+        a = make_data(len, 1000 + (uint64_t)i);
+        read_check(s, 1000 + (uint64_t)i, a, len, 0, len);
+        free(a);
+        n = open_fds() - open0;
+        ck_assert_int_le(n, 64);
+        ck_assert_int_ge(n, i < 64 ? i + 1 : 64);
+    }
+    assert_stats_match_disk(s);
+    store_close(s);
+    ck_assert_int_eq(open_fds(), base);
 }
 END_TEST
 
@@ -919,6 +1047,8 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_open_chunk);
     tcase_add_test(tc, test_empty_and_too_big);
     tcase_add_test(tc, test_replace_and_remove);
+    tcase_add_test(tc, test_fdcache_reads);
+    tcase_add_test(tc, test_fdcache_bounded_and_closed);
     tcase_add_test(tc, test_open_errors);
     suite_add_tcase(s, tc);
 
@@ -943,6 +1073,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_corrupt_data);
     tcase_add_test(tc, test_corrupt_open_chunk_and_header);
     tcase_add_test(tc, test_bad_files_dropped_at_open);
+    tcase_add_test(tc, test_fdcache_corrupt);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("threads");
