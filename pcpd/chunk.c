@@ -5,7 +5,11 @@
  * DESIGN
  * A hit is answered at once: the fastest tier with a good copy of the
  * range gives a file descriptor, and the range goes out with
- * evbuffer_add_file (sendfile: no byte is copied in user space).
+ * evbuffer_add_file (sendfile: no byte is copied in user space). Tier-0
+ * files stay open in the worker's file cache (fdcache.h) with the blocks
+ * verified through them, so a repeated hit costs one fstat, and hashes
+ * only blocks not verified since the file last changed
+ * (docs/internals/hit-cache.md).
  *
  * A miss joins the chunk's flight (flight.h), starting it when it is the
  * first: one ranged GET with If-Match on this worker's S3 client for the
@@ -33,12 +37,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/monotime.h"
 #include "common/s3.h"
+#include "pcpd/fdcache.h"
 #include "pcpd/flight.h"
 #include "pcpd/hot.h"
 #include "pcpd/http.h"
@@ -160,7 +167,10 @@ struct pcpd_hit {
     int fd; /* owned */
     uint64_t data_off, len, off, n;
     size_t tier;
-    int rc; /* of the pool's check */
+    int rc;                  /* of the pool's check */
+    bool have_st;            /* st and checked are set (tier 0 only) */
+    struct stat st;          /* of fd, before its blocks were checked */
+    struct timespec checked; /* realtime of st */
 };
 
 static void pcpd_chunk_lookup(struct pcpd_worker *w, struct evhttp_request *req,
@@ -205,33 +215,57 @@ static void pcpd_chunk_maybe_promote(struct pcpd *pd, size_t tier,
     }
 }
 
-/* Sends the hit (its fd handed to the reply) and frees h. */
-static void pcpd_hit_send(struct pcpd_hit *h, struct evhttp_request *req)
+/* Sends bytes [off, off + n) of a hit's data, from e's file (borrowed:
+ * the reply takes a reference to its segment) or else from fd (handed to
+ * the reply). */
+static void pcpd_hit_reply(struct pcpd_worker *w, struct evhttp_request *req,
+                           size_t tier, const struct chunk_id *id, bool ranged,
+                           struct pcpd_fdc_entry *e, int fd, uint64_t data_off,
+                           uint64_t len, uint64_t off, uint64_t n)
 {
-    struct pcpd *pd = h->w->pd;
-    int status = h->ranged ? 206 : 200;
+    struct pcpd *pd = w->pd;
+    int status = ranged ? 206 : 200;
     struct evbuffer *b;
+    int rc = 0;
 
-    if (h->ranged)
-        pcpd_content_range(req, h->off, h->n, (int64_t)h->len);
-    pcpd_chunk_headers(req, "hit", pd->tiers.v[h->tier].name, &h->id);
+    if (ranged)
+        pcpd_content_range(req, off, n, (int64_t)len);
+    pcpd_chunk_headers(req, "hit", pd->tiers.v[tier].name, id);
     b = evbuffer_new();
-    if (h->n == 0) {
-        close(h->fd);
-    } else if (evbuffer_add_file(b, h->fd, (ev_off_t)(h->data_off + h->off),
-                                 (ev_off_t)h->n) < 0) {
+    if (e) {
+        if (n > 0)
+            rc = evbuffer_add_file_segment(
+                b, e->seg, (ev_off_t)(data_off + off), (ev_off_t)n);
+    } else if (n == 0) {
+        close(fd);
+    } else {
         /* evbuffer_add_file closes fd on failure too. */
+        rc = evbuffer_add_file(b, fd, (ev_off_t)(data_off + off), (ev_off_t)n);
+    }
+    if (rc < 0) {
         evbuffer_free(b);
         pcpd_http_error(pd, req, 500, "InternalError", "cannot send the file");
-        goto out;
+        return;
     }
     evhttp_send_reply(req, status, status == 200 ? "OK" : "Partial Content", b);
     evbuffer_free(b);
     PCPD_COUNT(pd, chunk_hits, 1);
-    __atomic_add_fetch(&pd->tiers.v[h->tier].hit_bytes, h->n, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&pd->tiers.v[tier].hit_bytes, n, __ATOMIC_RELAXED);
     pcpd_http_done(pd, status);
-    pcpd_chunk_maybe_promote(pd, h->tier, &h->id);
-out:
+    pcpd_chunk_maybe_promote(pd, tier, id);
+}
+
+/* Sends the hit (its fd handed to the reply, or to the worker's file
+ * cache) and frees h. */
+static void pcpd_hit_send(struct pcpd_hit *h, struct evhttp_request *req)
+{
+    struct pcpd_fdc_entry *e = NULL;
+
+    if (h->tier == 0 && h->have_st)
+        e = pcpd_fdc_insert(h->w->fdc, &h->id, h->fd, h->data_off, h->len,
+                            &h->st, &h->checked, h->off, h->n, monotime_ms());
+    pcpd_hit_reply(h->w, req, h->tier, &h->id, h->ranged, e, e ? -1 : h->fd,
+                   h->data_off, h->len, h->off, h->n);
     pcpd_chunk_ref_fini(&h->ref);
     free(h);
 }
@@ -268,6 +302,62 @@ static void pcpd_hit_verify_done_cb(void *arg)
 }
 
 /*
+ * A hit from the worker's file cache (fdcache.h): no open, no header read,
+ * no hashing of blocks already verified since the file last changed.
+ * 0 when answered; -ENOENT when the cache cannot answer (the entry is
+ * dropped if stale; nothing sent).
+ */
+static int pcpd_chunk_hit_cached(struct pcpd_worker *w,
+                                 struct evhttp_request *req,
+                                 const struct chunk_id *id, bool ranged,
+                                 const struct pcpd_range *range)
+{
+    struct pcpd *pd = w->pd;
+    struct pcpd_fdc_entry *e = pcpd_fdc_find(w->fdc, id);
+    uint64_t now, off = 0, n, doff, len;
+    struct stat st;
+    int fd, rc;
+
+    if (!e)
+        return -ENOENT;
+    now = monotime_ms();
+    if (!pcpd_fdc_valid(e, now))
+        goto stale;
+    if (now - e->touched_ms >= PCPD_FDC_TOUCH_MS) {
+        /* Tell the store's eviction policy about the hits (at most once a
+         * second), and check the store still has this very file. */
+        rc = store_open_range(pd->tiers.v[0].store, id, UINT64_MAX, 0, &fd,
+                              &doff, &len);
+        if (rc < 0)
+            goto stale;
+        rc = fstat(fd, &st);
+        close(fd);
+        if (rc < 0 || !pcpd_fdc_same(e, &st))
+            goto stale;
+        e->touched_ms = now;
+    }
+    n = e->len;
+    if (ranged && pcpd_range_resolve(range, e->len, &off, &n) < 0) {
+        pcpd_reply_416(pd, req, e->len);
+        return 0;
+    }
+    if (!pcpd_fdc_verified(e, off, n)) {
+        if (n >= PCPD_VERIFY_ON_POOL)
+            goto stale; /* the slow path checks it on the pool */
+        rc = store_verify_fd(pd->tiers.v[0].store, id, e->fd, off, n);
+        if (rc < 0)
+            goto stale; /* -EIO: the store dropped the chunk */
+        pcpd_fdc_mark(e, off, n);
+    }
+    __atomic_add_fetch(&pd->tiers.v[0].hits, 1, __ATOMIC_RELAXED);
+    pcpd_hit_reply(w, req, 0, id, ranged, e, -1, e->data_off, e->len, off, n);
+    return 0;
+stale:
+    pcpd_fdc_drop(w->fdc, e);
+    return -ENOENT;
+}
+
+/*
  * Serves the chunk from a tier if one has it. 0 when answered (or handed
  * to the pool to be checked, then answered), -ENOENT on a miss (nothing
  * sent). ref is taken over (moved) only when the pool gets the request.
@@ -277,22 +367,17 @@ static int pcpd_chunk_hit(struct pcpd_worker *w, struct evhttp_request *req,
                           bool ranged, const struct pcpd_range *range)
 {
     struct pcpd *pd = w->pd;
-    uint64_t want_off = 0, want_len = UINT64_MAX;
     struct pcpd_hit *h;
-    bool on_pool;
     int rc;
 
-    if (ranged && !range->suffix) {
-        want_off = range->first;
-        want_len = range->last == UINT64_MAX ? UINT64_MAX
-                                             : range->last - range->first + 1;
-    }
-    /* Small ranges are checked right here (one or two blocks); large ones
-     * are opened unchecked (header and size only) and checked on the pool. */
-    on_pool = want_len >= PCPD_VERIFY_ON_POOL;
+    if (pcpd_chunk_hit_cached(w, req, id, ranged, range) == 0)
+        return 0;
+    /* Opened unchecked (header and size only): the file's identity is
+     * taken before its blocks are checked, so the file cache never trusts
+     * a block checked before the file changed. */
     h = xcalloc(1, sizeof(*h));
-    rc = pcpd_tiers_open_range(&pd->tiers, id, want_off, on_pool ? 0 : want_len,
-                               &h->fd, &h->data_off, &h->len, &h->tier);
+    rc = pcpd_tiers_open_range(&pd->tiers, id, 0, 0, &h->fd, &h->data_off,
+                               &h->len, &h->tier);
     if (rc < 0) {
         free(h);
         return rc;
@@ -309,7 +394,10 @@ static int pcpd_chunk_hit(struct pcpd_worker *w, struct evhttp_request *req,
         free(h);
         return 0;
     }
-    if (on_pool && h->n >= PCPD_VERIFY_ON_POOL) {
+    if (h->tier == 0 && fstat(h->fd, &h->st) == 0 &&
+        clock_gettime(CLOCK_REALTIME, &h->checked) == 0)
+        h->have_st = true;
+    if (h->n >= PCPD_VERIFY_ON_POOL) {
         h->ref = *ref;
         pcpd_defer_begin(&h->defer, req);
         if (pcpd_pool_submit(pd->pool, pcpd_hit_verify_job,
@@ -320,15 +408,14 @@ static int pcpd_chunk_hit(struct pcpd_worker *w, struct evhttp_request *req,
         memset(&h->ref, 0, sizeof(h->ref));
         pcpd_defer_end(pd, &h->defer);
     }
-    if (on_pool) {
-        /* The pool is full, or the range is small after all: check here. */
-        rc = store_verify_fd(pd->tiers.v[h->tier].store, id, h->fd, h->off,
-                             h->n);
-        if (rc < 0) {
-            close(h->fd);
-            free(h);
-            return pcpd_chunk_hit(w, req, ref, id, ranged, range);
-        }
+    /* A small range, or the pool is full: check here. */
+    rc = store_verify_fd(pd->tiers.v[h->tier].store, id, h->fd, h->off, h->n);
+    if (rc < 0) {
+        close(h->fd);
+        free(h);
+        /* -EIO: that copy is gone, look again; else serve it as a miss. */
+        return rc == -EIO ? pcpd_chunk_hit(w, req, ref, id, ranged, range)
+                          : -ENOENT;
     }
     pcpd_hit_send(h, req);
     return 0;

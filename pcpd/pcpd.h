@@ -39,6 +39,7 @@ struct pcpd_uploads;
 struct pcpd_warmups;
 struct pcpd_pms;
 struct pcpd_auth;
+struct pcpd_fdc;
 
 /* Distinct backend settings a node can have used since it started. */
 #define PCPD_MAX_SLOTS 128
@@ -74,6 +75,7 @@ struct pcpd_worker {
                                           first use by this thread */
     struct event *stop_ev;             /* stop accepting */
     struct event *exit_ev;             /* leave the loop */
+    struct pcpd_fdc *fdc;              /* open tier-0 chunk files (hits) */
 };
 
 struct pcpd {
