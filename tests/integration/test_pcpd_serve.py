@@ -102,6 +102,33 @@ def test_corrupt(node, proxy, key, etag, data, tier_dir):
     check(m['pcpd_tier_corrupt_total{tier="mem"}'] >= 2, "corrupt counted")
 
 
+def test_corrupt_cached(node, proxy, key, etag, data, tier_dir):
+    """A chunk file kept open by the hit cache, its blocks already
+    verified, is still caught when a byte of it changes."""
+    path = h.chunk_path(key, etag, 1)
+    for _ in range(100):
+        s, hd, b = node.get(path)
+        if hd["x-pcache-cache"] == "hit":
+            break
+        time.sleep(0.05)
+    check(hd["x-pcache-cache"] == "hit", "chunk 1 cached")
+    # The hit cache keeps only files older than a second (a write in the
+    # same timestamp tick would be invisible): wait that out, not a poll.
+    time.sleep(1.2)
+    for _ in range(8):  # every worker now holds it open, verified
+        s, hd, b = node.get(path)
+        check(s == 200 and b == data[CHUNK:2 * CHUNK], "cached hit bytes")
+    f = chunk_file(tier_dir, hd["x-pcache-chunk"])
+    with open(f, "r+b") as fh:
+        fh.seek(12288 + 3 * 65536 + 7)
+        c = fh.read(1)
+        fh.seek(12288 + 3 * 65536 + 7)
+        fh.write(bytes([c[0] ^ 0x01]))
+    s, hd, b = node.get(path)
+    check(s == 200 and b == data[CHUNK:2 * CHUNK],
+          "byte flipped under the hit cache: never served")
+
+
 def raw(port, payload, timeout=5):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
@@ -249,6 +276,7 @@ def main():
         t = time.time()
         test_single_flight(node, proxy, key, etag, data)
         test_corrupt(node, proxy, key, etag, data, tier)
+        test_corrupt_cached(node, proxy, key, etag, data, tier)
         test_malformed(node, key, etag)
         test_kill9(node, bucket, work, tier)
         test_sigterm(node, key, etag)
