@@ -449,7 +449,10 @@ static int reader_copy_chunk(struct reader *r, struct reader_file *f,
     while (c->state == RCHUNK_FETCHING)
         pthread_cond_wait(&r->cond, &r->lock);
     rc = c->state == RCHUNK_READY ? 0 : c->rc;
-    if (rc == 0 && f->ino && !c->pushed && r->fs->se)
+    /* Sequential readers get their pages from the kernel's readahead
+     * anyway: pushing would copy every byte twice. */
+    if (rc == 0 && f->ino && !c->pushed && r->fs->se &&
+        __atomic_load_n(&f->seq, __ATOMIC_RELAXED) < 2)
         do_reader_queue_push(r, c, f->ino, index * r->fs->conf.chunk_size);
     pthread_mutex_unlock(&r->lock);
     if (rc == 0)
