@@ -20,6 +20,7 @@ KEEP=0
 WORK=$(mktemp -d /tmp/pcachefs-demo.XXXXXX)
 MNT=$WORK/mnt
 PCACHEFS_PID=
+CLUSTER_PIDS=()
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
@@ -34,6 +35,12 @@ cleanup() {
         for _ in $(seq 50); do kill -0 "$PCACHEFS_PID" 2>/dev/null || break; sleep 0.1; done
         kill "$PCACHEFS_PID" 2>/dev/null || true
     fi
+    for pid in "${CLUSTER_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${CLUSTER_PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    done
     bash "$ROOT/tests/harness/s3rver.sh" stop "$WORK/s3" >/dev/null 2>&1 || true
     rm -rf "$WORK"
     exit $rc
@@ -96,10 +103,68 @@ run ls -l "$MNT" "$MNT/results/best"
 run rm "$MNT/note.txt"
 run "$PCMD" ls -r s3://demo/
 
+say "the cache cluster: a metadata service (pmsd) and two cache nodes (pcpd)"
+free_port() {
+    /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+json_cred() {
+    /usr/bin/python3 -c 'import json, sys; k = json.load(sys.stdin); print("%s:%s" % (k["access_key"], k["secret_key"]))'
+}
+PMS_PORT=$(free_port)
+"$BUILD/pmsd/pmsd" --listen "127.0.0.1:$PMS_PORT" --state-dir "$WORK/pmsd" \
+    > "$WORK/pmsd.log" 2>&1 &
+CLUSTER_PIDS+=($!)
+for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$PMS_PORT/v1/status" >/dev/null &&
+        [ -s "$WORK/pmsd/admin.cred" ] && break
+    sleep 0.1
+done
+export PCACHE_PMS=127.0.0.1:$PMS_PORT PCACHE_CREDFILE=$WORK/pmsd/admin.cred
+CTL=$BUILD/pmsd/pcachectl
+run "$CTL" backend add local --endpoint "$S3RVER_URL" --bucket demo \
+    --access-key "$S3RVER_KEY" --secret-key "$S3RVER_SECRET" >/dev/null
+run "$CTL" pbucket add demo --route =local >/dev/null
+run "$CTL" policy add nodes --allow 'node:*' >/dev/null
+run "$CTL" user add node --policy nodes >/dev/null
+"$CTL" --json key create node | json_cred > "$WORK/node.cred"
+chmod 600 "$WORK/node.cred"
+NODE_PORTS=()
+for i in 1 2; do
+    port=$(free_port)
+    NODE_PORTS+=("$port")
+    "$BUILD/pcpd/pcpd" --listen "127.0.0.1:$port" --pms "127.0.0.1:$PMS_PORT" \
+        -o "pms_credfile=$WORK/node.cred,node_id=node$i" \
+        --tier "mem:$WORK/node$i:256M" 2> "$WORK/node$i.log" &
+    CLUSTER_PIDS+=($!)
+done
+for _ in $(seq 100); do
+    [ "$("$CTL" node list | grep -c ' yes ')" = 2 ] && break
+    sleep 0.2
+done
+run "$CTL" node list
+
+say "a user with read access gets a token; the nodes serve the bucket's chunks"
+run "$CTL" policy add reader --allow 'read,list:demo/*' >/dev/null
+run "$CTL" user add alice --policy reader >/dev/null
+"$CTL" --json key create alice | json_cred > "$WORK/alice.cred"
+chmod 600 "$WORK/alice.cred"
+TOKEN=$(PCACHE_CREDFILE=$WORK/alice.cred "$CTL" token)
+ETAG=$("$PCMD" stat s3://demo/datasets/sample.bin | awk '/^ETag/ {print $2}')
+ETAG_Q=$(/usr/bin/python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$ETAG")
+CHUNK_URL="http://127.0.0.1:${NODE_PORTS[0]}/v1/chunk/demo/datasets/sample.bin?etag=$ETAG_Q&index=0&chunk_size=8388608"
+for attempt in first second; do
+    printf '%s request: ' "$attempt"
+    curl -s -o /dev/null -D - -H "Authorization: Bearer $TOKEN" "$CHUNK_URL" |
+        tr -d '\r' | awk '/^HTTP/ {s = $2} tolower($1) == "x-pcache-cache:" {c = $2} END {print "HTTP " s ", cache " c}'
+done
+printf 'without a token: HTTP %s\n' "$(curl -s -o /dev/null -w '%{http_code}' "$CHUNK_URL")"
+run "$CTL" status
+
 if [ "$KEEP" = 1 ]; then
     say "left running"
     echo "mount: $MNT (stop: fusermount3 -u $MNT)"
     echo "S3:    $S3RVER_URL (stop: bash $ROOT/tests/harness/s3rver.sh stop $WORK/s3)"
+    echo "pmsd:  127.0.0.1:$PMS_PORT, nodes on ports ${NODE_PORTS[*]} (pids ${CLUSTER_PIDS[*]})"
 else
     say "done: unmounting and stopping the server"
 fi
