@@ -111,6 +111,8 @@ static void fs_usage(const char *prog)
            "options:\n"
            "    -f                     stay in the foreground\n"
            "    -d                     foreground, with FUSE debug output\n"
+           "    -o config=FILE         settings from a file (name = value),\n"
+           "                           overridden by the other -o options\n"
            "    -o debug=s3,store,...  debug log for these subsystems\n"
            "    -o ro                  read-only mount\n"
            "    -o allow_other         let other users in\n"
@@ -135,6 +137,42 @@ static bool fs_is_fstab_only(const char *opt)
     return false;
 }
 
+/*
+ * -o config=FILE: settings from a file ("name = value", the same names as
+ * the -o options, shared with pcmd --config), read before the command
+ * line so that -o options override it. Names the mount does not know are
+ * skipped (the file may carry pcmd's too).
+ */
+static int fs_load_config_option(struct fs *fs, int argc, char **argv)
+{
+    struct config_error err;
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        const char *o = argv[i], *c;
+        char *path;
+        size_t n;
+
+        if (strncmp(o, "-o", 2) == 0)
+            o = o[2] ? o + 2 : (i + 1 < argc ? argv[++i] : "");
+        else
+            continue;
+        for (c = o; (c = strstr(c, "config=")); c++) {
+            if (c != o && c[-1] != ',')
+                continue;
+            n = strcspn(c + 7, ",");
+            path = xstrndup(c + 7, n);
+            if (config_load_file(fs_table, &fs->conf, path, true, &err) < 0) {
+                fprintf(stderr, "pcachefs: %s\n", err.text);
+                free(path);
+                return -EINVAL;
+            }
+            free(path);
+        }
+    }
+    return 0;
+}
+
 /* One -o option: ours (consumed), fstab-only (dropped) or libfuse's. */
 static int fs_take_option(struct fs_args *a, const char *arg)
 {
@@ -142,8 +180,8 @@ static int fs_take_option(struct fs_args *a, const char *arg)
     const char *eq = strchr(arg, '=');
     size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
 
-    if (fs_is_fstab_only(arg))
-        return 0;
+    if (fs_is_fstab_only(arg) || strncmp(arg, "config=", 7) == 0)
+        return 0; /* config= was read before the rest */
     if (strcmp(arg, "ro") == 0) {
         a->fs->conf.read_only = true;
         return 1; /* the kernel enforces it too */
@@ -517,6 +555,8 @@ int main(int argc, char **argv)
     fs.mount_gid = getgid();
     fs.inodes = inode_table_new();
     a.fs = &fs;
+    if (fs_load_config_option(&fs, argc, argv) < 0)
+        goto out;
     if (fuse_opt_parse(&args, &a, NULL, fs_opt_proc) != 0 ||
         fuse_parse_cmdline(&args, &o) != 0)
         goto out;

@@ -122,6 +122,32 @@ class TestCacheLimits(mh.MountCase):
                         "RSS must stay near max_memory")
 
 
+class TestConfigFile(mh.MountCase):
+    SERVER = "S3RVER"
+    TIMEOUT = 60
+
+    def test_config_file_and_overrides(self):
+        bucket = self.server.new_bucket("conf")
+        self.server.put(bucket, "a.txt", b"from s3")
+        conf = os.path.join(self.tmp, "pcachefs.conf")
+        with open(conf, "w") as f:
+            # the command line's endpoint= must win over this one
+            f.write("# shared with pcmd --config\n"
+                    "endpoint = http://127.0.0.1:1\n"
+                    "chunk_size = 2M\nattr_timeout = 2s\nparallel = 4\n")
+        m = self.mount(bucket=bucket, opts={"config": conf})
+        self.assertEqual(mh.read_file(m.path("a.txt")), b"from s3")
+        bad = os.path.join(self.tmp, "bad.conf")
+        with open(bad, "w") as f:
+            f.write("chunk_size = 2M\nnot a setting line\n")
+        r = subprocess.run([mh.binary("pcachefs"), "s3://" + bucket,
+                            os.path.join(self.tmp, "never"), "-o",
+                            "config=" + bad], capture_output=True, text=True,
+                           timeout=30, env=self.server.env())
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("bad.conf:2:", r.stderr)
+
+
 class TestCredentialRotation(mh.MountCase):
     SERVER = "RGW"
     TIMEOUT = 120
