@@ -41,6 +41,21 @@ void log_init(const char *ident, enum log_sink sink)
         openlog(log_state.ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
+int log_parse_level(const char *name, enum log_level *out)
+{
+    static const char *const names[] = {"err", "warn", "notice", "info",
+                                        "debug"};
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcasecmp(name, names[i]) == 0) {
+            *out = (enum log_level)(LOG_LEVEL_ERR + (int)i);
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
 void log_set_level(enum log_level level)
 {
     log_level_current = level;

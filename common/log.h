@@ -47,6 +47,12 @@ enum log_sink {
     LOG_SINK_SYSLOG,
 };
 
+/*
+ * Parses a level name ("err", "warn", "notice", "info", "debug");
+ * 0 or -EINVAL.
+ */
+int log_parse_level(const char *name, enum log_level *out);
+
 /* Sets the program name shown in each line and the sink. */
 void log_init(const char *ident, enum log_sink sink);
 void log_set_level(enum log_level level);

@@ -105,15 +105,11 @@ static void pcpd_main_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 static int pcpd_main_log_setup(const struct pcpd_config *cfg)
 {
-    static const char *const names[] = {"err", "warn", "notice", "info",
-                                        "debug"};
-    size_t i;
+    enum log_level level;
 
     log_init("pcpd", LOG_SINK_STDERR);
-    for (i = 0; i < 5; i++) {
-        if (strcasecmp(cfg->log_level, names[i]) == 0)
-            log_set_level((enum log_level)(LOG_LEVEL_ERR + (int)i));
-    }
+    if (log_parse_level(cfg->log_level, &level) == 0)
+        log_set_level(level);
     if (cfg->debug && log_enable_debug(cfg->debug) < 0) {
         fprintf(stderr, "pcpd: bad debug list '%s'\n", cfg->debug);
         return -EINVAL;

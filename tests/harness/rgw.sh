@@ -40,30 +40,16 @@ PY=/usr/bin/python3
 DAEMONS=(client.rgw.a osd.0 mon.a) # stop order
 T0=$(date +%s%N)
 
-usage() {
-    sed -n '4,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-    exit 2
-}
-
-elapsed() { printf '%d.%02d' $((($(date +%s%N) - T0) / 1000000000)) \
-    $(((($(date +%s%N) - T0) / 10000000) % 100)); }
-log() { printf '%s: [+%ss] %s\n' "$PROG" "$(elapsed)" "$*" >&2; }
-die() {
-    printf '%s: error: %s\n' "$PROG" "$*" >&2
-    [ -n "${LOGDIR:-}" ] && [ -d "$LOGDIR" ] &&
-        printf '%s: logs: %s\n' "$PROG" "$LOGDIR" >&2
-    exit 1
-}
+# shellcheck source=tests/harness/lib.sh
+. "$HARNESS_DIR/lib.sh"
 
 # set_paths DIR [create]: DIR must exist unless 'create' is given
 set_paths() {
-    [ -n "${1:-}" ] || usage
-    [ "${2:-}" = create ] && mkdir -p "$1"
-    [ -d "$1" ] || die "no such directory: $1"
-    DIR=$(cd "$1" && pwd)
+    DIR=$(harness_dir "$@") || exit 1
     CONF=$DIR/ceph.conf
     RUNDIR=$DIR/run
     LOGDIR=$DIR/log
+    DIE_HINT="logs: $LOGDIR"
 }
 
 check_deps() {

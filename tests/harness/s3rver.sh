@@ -37,29 +37,15 @@ HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=/usr/bin/python3
 T0=$(date +%s%N)
 
-usage() {
-    sed -n '4,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-    exit 2
-}
-
-elapsed() { printf '%d.%02d' $((($(date +%s%N) - T0) / 1000000000)) \
-    $(((($(date +%s%N) - T0) / 10000000) % 100)); }
-log() { printf '%s: [+%ss] %s\n' "$PROG" "$(elapsed)" "$*" >&2; }
-die() {
-    printf '%s: error: %s\n' "$PROG" "$*" >&2
-    [ -n "${LOGFILE:-}" ] && [ -f "$LOGFILE" ] &&
-        printf '%s: log: %s\n' "$PROG" "$LOGFILE" >&2
-    exit 1
-}
+# shellcheck source=tests/harness/lib.sh
+. "$HARNESS_DIR/lib.sh"
 
 # set_paths DIR [create]: DIR must exist unless 'create' is given
 set_paths() {
-    [ -n "${1:-}" ] || usage
-    [ "${2:-}" = create ] && mkdir -p "$1"
-    [ -d "$1" ] || die "no such directory: $1"
-    DIR=$(cd "$1" && pwd)
+    DIR=$(harness_dir "$@") || exit 1
     PIDFILE=$DIR/s3rver.pid
     LOGFILE=$DIR/log/s3rver.log
+    DIE_HINT="log: $LOGFILE"
 }
 
 check_deps() {
