@@ -492,26 +492,29 @@ static int token_parse_payload(json_t *p, struct token *out)
     return 0;
 }
 
-int token_verify(const char *text, const struct token_key *key, int64_t now,
-                 struct token *out)
+/* Splits text at its dot; the payload's end, or NULL when malformed. */
+static const char *token_split(const char *text, int *rc)
 {
     size_t n = strlen(text), plen = strlen(TOKEN_PREFIX);
     const char *dot;
-    char kid[TOKEN_KID_LEN + 1];
+
+    *rc = n > TOKEN_MAX_LEN ? -EMSGSIZE : -EINVAL;
+    if (n > TOKEN_MAX_LEN || strncmp(text, TOKEN_PREFIX, plen) != 0)
+        return NULL;
+    dot = strchr(text + plen, '.');
+    if (!dot || strchr(dot + 1, '.'))
+        return NULL;
+    *rc = 0;
+    return dot;
+}
+
+static int token_decode(const char *text, const char *dot, struct token *out)
+{
+    size_t plen = strlen(TOKEN_PREFIX);
     struct buf payload;
     json_t *p = NULL;
     int rc;
 
-    if (n > TOKEN_MAX_LEN)
-        return -EMSGSIZE;
-    if (strncmp(text, TOKEN_PREFIX, plen) != 0)
-        return -EINVAL;
-    dot = strchr(text + plen, '.');
-    if (!dot || strchr(dot + 1, '.'))
-        return -EINVAL;
-    rc = token_check_sig(text, (size_t)(dot - text), dot + 1, key);
-    if (rc < 0)
-        return rc;
     buf_init(&payload, TOKEN_MAX_LEN);
     rc =
         token_b64url_decode(text + plen, (size_t)(dot - text) - plen, &payload);
@@ -519,6 +522,23 @@ int token_verify(const char *text, const struct token_key *key, int64_t now,
         p = json_loadb(payload.data ? payload.data : "", payload.len, 0, NULL);
         rc = p && json_is_object(p) ? token_parse_payload(p, out) : -EINVAL;
     }
+    json_decref(p);
+    buf_free(&payload);
+    return rc;
+}
+
+int token_verify(const char *text, const struct token_key *key, int64_t now,
+                 struct token *out)
+{
+    char kid[TOKEN_KID_LEN + 1];
+    const char *dot;
+    int rc;
+
+    dot = token_split(text, &rc);
+    if (!dot)
+        return rc;
+    rc = token_check_sig(text, (size_t)(dot - text), dot + 1, key);
+    rc = rc ?: token_decode(text, dot, out);
     if (rc == 0) {
         token_key_id(key, kid);
         if (strcmp(kid, out->kid) != 0)
@@ -527,9 +547,16 @@ int token_verify(const char *text, const struct token_key *key, int64_t now,
                  out->issued_at > now + TOKEN_MAX_SKEW)
             rc = -EKEYEXPIRED;
     }
-    json_decref(p);
-    buf_free(&payload);
     return rc;
+}
+
+int token_peek(const char *text, struct token *out)
+{
+    const char *dot;
+    int rc;
+
+    dot = token_split(text, &rc);
+    return dot ? token_decode(text, dot, out) : rc;
 }
 
 /* ---- request signatures ------------------------------------------------ */

@@ -96,6 +96,14 @@ int token_sign(const struct token *t, const struct token_key *key,
 int token_verify(const char *text, const struct token_key *key, int64_t now,
                  struct token *out);
 
+/*
+ * Reads a token's payload without checking its signature or times: for a
+ * client looking at the scopes of the token pmsd just gave it (to refuse
+ * early what a node would refuse). Never a basis for granting anything.
+ * 0, -EMSGSIZE or -EINVAL; token_fini out in every case.
+ */
+int token_peek(const char *text, struct token *out);
+
 /* True when some scope of t grants action on pbucket/key ("" = the
  * pbucket itself). */
 bool token_allows(const struct token *t, unsigned action, const char *pbucket,

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/creds.h"
@@ -41,6 +42,7 @@
 #define CL_LONGPOLL_S 30
 #define CL_RETRY_MS   1000
 #define CL_TOKEN_MAX  TOKEN_MAX_LEN
+#define CL_MAX_IDLE   32 /* idle curl handles kept for cluster_call */
 
 /* A node list: immutable once published, refcounted (under c->lock). */
 struct cl_nodes {
@@ -55,7 +57,8 @@ struct cl_nodes {
 
 struct cl_job {
     struct cl_job *next;
-    char *key, *etag; /* owned copies */
+    void (*run)(void *arg); /* cluster_run; else a chunk read */
+    char *key, *etag;       /* owned copies */
     uint64_t index, off, len;
     void *buf;
     cluster_get_cb cb;
@@ -69,6 +72,7 @@ struct cluster {
     char *pbucket;
     char *ca_file;
     uint64_t timeout_ms;
+    uint64_t stall_ms;
     unsigned ttl_s;
     uint64_t chunk_size;
     struct creds_source creds;
@@ -79,10 +83,14 @@ struct cluster {
     pthread_cond_t qcond;         /* the queue, stop */
     char token[CL_TOKEN_MAX + 1]; /* under lock */
     int64_t token_iat, token_exp; /* under lock */
+    struct token scopes;          /* under lock: the token's payload */
     struct cl_nodes *nodes;       /* under lock; a reference */
     struct cl_job *qhead, *qtail; /* under lock */
     size_t qlen;
     bool stop; /* under lock; read unlocked by curl progress callbacks */
+
+    CURL *idle[CL_MAX_IDLE]; /* under lock: handles for cluster_call */
+    size_t nidle;
 
     pthread_t control;
     bool control_started;
@@ -247,30 +255,77 @@ static int cl_progress_cb(void *arg, curl_off_t dt, curl_off_t dn,
     return __atomic_load_n(&c->stop, __ATOMIC_RELAXED) ? 1 : 0;
 }
 
-/* One request; 0 with *status (any status) or -EIO (no answer). */
+/* A raw request body (cluster_call), fed to libcurl by cl_read_cb. */
+struct cl_source {
+    const struct cluster_call *call;
+    uint64_t done;
+    bool failed;
+};
+
+static size_t cl_read_cb(char *out, size_t size, size_t n, void *arg)
+{
+    struct cl_source *s = arg;
+    uint64_t left = s->call->body_len - s->done;
+    size_t want = size * n < left ? size * n : (size_t)left;
+    ssize_t got;
+
+    if (want == 0)
+        return 0;
+    if (s->call->body_fd < 0) {
+        memcpy(out, (const char *)s->call->body + s->done, want);
+        got = (ssize_t)want;
+    } else {
+        got = pread(s->call->body_fd, out, want,
+                    (off_t)(s->call->body_off + s->done));
+        if (got <= 0) {
+            s->failed = true;
+            return CURL_READFUNC_ABORT;
+        }
+    }
+    s->done += (uint64_t)got;
+    return (size_t)got;
+}
+
+/*
+ * One request. json (may be NULL) is a JSON body; call (may be NULL) adds
+ * its headers and raw body. 0 with *status (any status), -ECONNREFUSED
+ * (nothing reached the server) or -EIO (no answer).
+ */
 static int cl_perform(struct cluster *c, CURL *h, const char *method,
                       const char *url, const char *auth, const char *range,
-                      const char *body, struct cl_sink *sink, long *status,
-                      uint64_t timeout_ms)
+                      const char *json, const struct cluster_call *call,
+                      struct cl_sink *sink, long *status, uint64_t timeout_ms)
 {
+    struct cl_source src = {.call = call};
     struct curl_slist *hdrs = NULL;
+    size_t i;
     CURLcode cc;
 
     if (auth)
         hdrs = curl_slist_append(hdrs, auth);
     if (range)
         hdrs = curl_slist_append(hdrs, range);
-    if (body)
+    if (json)
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    for (i = 0; call && i < call->nheaders; i++)
+        hdrs = curl_slist_append(hdrs, call->headers[i]);
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    if (strcmp(method, "GET") == 0) {
+    if (call && (call->body || call->body_fd >= 0)) {
+        hdrs = curl_slist_append(hdrs, "Expect:");
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
+                         (curl_off_t)call->body_len);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, cl_read_cb);
+        curl_easy_setopt(h, CURLOPT_READDATA, &src);
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     } else {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json ? json : "");
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cl_write_cb);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -279,6 +334,10 @@ static int cl_perform(struct cluster *c, CURL *h, const char *method,
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    /* A node cut off mid-transfer is given up after stall_ms. */
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                     (long)((c->stall_ms + 999) / 1000));
     if (c->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
     cc = curl_easy_perform(h);
@@ -286,7 +345,9 @@ static int cl_perform(struct cluster *c, CURL *h, const char *method,
     if (cc != CURLE_OK) {
         log_debug(LOG_SUB_CLUSTER, "cluster: %s %s: %s", method, url,
                   curl_easy_strerror(cc));
-        return -EIO;
+        return cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST
+                   ? -ECONNREFUSED
+                   : -EIO;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     return 0;
@@ -347,7 +408,7 @@ static int cl_pms_call(struct cluster *c, CURL *h, const char *method,
         free(p);
         url = xasprintf("%s%s", c->pms[k], path);
         buf_init(&b, CL_MAX_REPLY);
-        rc = auth ? cl_perform(c, h, method, url, auth, NULL, body, &sink,
+        rc = auth ? cl_perform(c, h, method, url, auth, NULL, body, NULL, &sink,
                                status, timeout_ms)
                   : -EINVAL;
         if (rc == 0) {
@@ -403,11 +464,19 @@ static int cl_token_fetch(struct cluster *c, CURL *h, char *err, size_t errlen)
                  cl_msg(j));
         rc = -EIO;
     } else {
+        struct token t, old;
+
+        token_init(&t);
+        if (token_peek(tok, &t) < 0)
+            log_warnx("cluster: cannot read the scopes of the token");
         pthread_mutex_lock(&c->lock);
         snprintf(c->token, sizeof(c->token), "%s", tok);
         c->token_iat = json_integer_value(json_object_get(j, "issued_at"));
         c->token_exp = json_integer_value(json_object_get(j, "expires_at"));
+        old = c->scopes;
+        c->scopes = t;
         pthread_mutex_unlock(&c->lock);
+        token_fini(&old);
     }
     json_decref(j);
     return rc;
@@ -585,8 +654,8 @@ static int cl_fetch_one(struct cluster *c, CURL *h, struct cl_job *j,
     for (tries = 0; tries < 2; tries++) {
         sink.got = 0;
         auth = cl_bearer_header(c);
-        rc = cl_perform(c, h, "GET", url, auth, range, NULL, &sink, &status,
-                        c->timeout_ms);
+        rc = cl_perform(c, h, "GET", url, auth, range, NULL, NULL, &sink,
+                        &status, c->timeout_ms);
         free(auth);
         if (rc == 0 && status == 401 && tries == 0) {
             char err[256];
@@ -677,6 +746,11 @@ static void *cl_fetch_main(void *arg)
         pthread_mutex_unlock(&c->lock);
         if (!j)
             break; /* stopping, queue drained */
+        if (j->run) {
+            j->run(j->arg);
+            free(j);
+            continue;
+        }
         got = 0;
         rc = __atomic_load_n(&c->stop, __ATOMIC_RELAXED) ? -ECANCELED
              : h ? cl_fetch(c, h, j, &got)
@@ -689,6 +763,25 @@ static void *cl_fetch_main(void *arg)
     if (h)
         curl_easy_cleanup(h);
     return NULL;
+}
+
+/* Queues j; -EAGAIN (j not taken) when the queue is full or stopping. */
+static int cl_enqueue(struct cluster *c, struct cl_job *j)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->qlen >= CL_MAX_QUEUE || c->stop) {
+        pthread_mutex_unlock(&c->lock);
+        return -EAGAIN;
+    }
+    if (c->qtail)
+        c->qtail->next = j;
+    else
+        c->qhead = j;
+    c->qtail = j;
+    c->qlen++;
+    pthread_cond_signal(&c->qcond);
+    pthread_mutex_unlock(&c->lock);
+    return 0;
 }
 
 int cluster_get_start(struct cluster *c, const struct cluster_chunk_ref *ref,
@@ -707,23 +800,173 @@ int cluster_get_start(struct cluster *c, const struct cluster_chunk_ref *ref,
     j->buf = buf;
     j->cb = cb;
     j->arg = arg;
-    pthread_mutex_lock(&c->lock);
-    if (c->qlen >= CL_MAX_QUEUE || c->stop) {
-        pthread_mutex_unlock(&c->lock);
+    if (cl_enqueue(c, j) < 0) {
         free(j->key);
         free(j->etag);
         free(j);
         return -EAGAIN;
     }
-    if (c->qtail)
-        c->qtail->next = j;
-    else
-        c->qhead = j;
-    c->qtail = j;
-    c->qlen++;
-    pthread_cond_signal(&c->qcond);
-    pthread_mutex_unlock(&c->lock);
     return 0;
+}
+
+int cluster_run(struct cluster *c, void (*fn)(void *arg), void *arg)
+{
+    struct cl_job *j = xcalloc(1, sizeof(*j));
+
+    j->run = fn;
+    j->arg = arg;
+    if (cl_enqueue(c, j) < 0) {
+        free(j);
+        return -EAGAIN;
+    }
+    return 0;
+}
+
+/* ---- Metadata and writes through the nodes ------------------------------ */
+
+static CURL *cl_handle_get(struct cluster *c)
+{
+    CURL *h = NULL;
+
+    pthread_mutex_lock(&c->lock);
+    if (c->nidle)
+        h = c->idle[--c->nidle];
+    pthread_mutex_unlock(&c->lock);
+    return h ? h : curl_easy_init();
+}
+
+static void cl_handle_put(struct cluster *c, CURL *h)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->nidle < CL_MAX_IDLE) {
+        c->idle[c->nidle++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (h)
+        curl_easy_cleanup(h);
+}
+
+void cluster_reply_fini(struct cluster_reply *r)
+{
+    free(r->body);
+    r->body = NULL;
+    r->len = 0;
+}
+
+char *cluster_escape(const char *s)
+{
+    char *e = curl_easy_escape(NULL, s, 0), *out;
+
+    if (!e)
+        abort(); /* out of memory, as xmalloc */
+    out = xstrdup(e);
+    curl_free(e);
+    return out;
+}
+
+bool cluster_allows(struct cluster *c, unsigned action, const char *key)
+{
+    bool ok;
+
+    pthread_mutex_lock(&c->lock);
+    ok = token_allows(&c->scopes, action, c->pbucket, key);
+    pthread_mutex_unlock(&c->lock);
+    return ok;
+}
+
+const char *cluster_pbucket(const struct cluster *c)
+{
+    return c->pbucket;
+}
+
+/* One node; 0 (answered, *status set) or -ECONNREFUSED / -EIO. */
+static int cl_call_one(struct cluster *c, CURL *h, const char *addr,
+                       const struct cluster_call *call, struct buf *b,
+                       long *status)
+{
+    char *url = xasprintf("http://%s%s", addr, call->path), *auth;
+    struct cl_sink sink = {.b = b};
+    int rc, tries;
+
+    for (tries = 0; tries < 2; tries++) {
+        buf_reset(b);
+        auth = cl_bearer_header(c);
+        rc = cl_perform(c, h, call->method, url, auth, NULL, NULL, call, &sink,
+                        status, c->timeout_ms);
+        free(auth);
+        if (rc == 0 && *status == 401 && tries == 0) {
+            char err[256];
+
+            if (cl_token_fetch(c, h, err, sizeof(err)) == 0)
+                continue;
+        }
+        break;
+    }
+    free(url);
+    return rc;
+}
+
+int cluster_call(struct cluster *c, const struct cluster_call *call,
+                 struct cluster_reply *out)
+{
+    struct cl_nodes *ns = cl_nodes_get(c);
+    CURL *h = NULL;
+    struct chunk_id id;
+    size_t *order = NULL, i, k;
+    bool *pen = NULL, answered = false;
+    uint64_t now = monotime_ms();
+    struct buf b;
+    long status = 0;
+    int rc = -EIO;
+
+    memset(out, 0, sizeof(*out));
+    buf_init(&b, CL_MAX_REPLY);
+    if (!ns || ns->n == 0 || !(h = cl_handle_get(c)))
+        goto out;
+    /* The placement of the key's first chunk of no version: one key's
+     * metadata always meets the same node. */
+    chunk_id_make(&id, c->pbucket, call->key ? call->key : "", "", 0,
+                  c->chunk_size);
+    order = xcalloc(ns->n, sizeof(*order));
+    pen = xcalloc(ns->n, sizeof(*pen));
+    for (i = 0; i < ns->n; i++)
+        pen[i] = __atomic_load_n(&ns->bad[i], __ATOMIC_RELAXED) > now;
+    cl_order(&ns->pl, pen, ns->n, &id, order);
+    for (i = 0; i < ns->n; i++) {
+        k = order[i];
+        rc = cl_call_one(c, h, ns->addrs[k], call, &b, &status);
+        if (rc == 0 && (status < 500 || !call->retry)) {
+            answered = true;
+            break;
+        }
+        if (rc == 0) {
+            answered = true; /* a 5xx: keep it unless another node does
+                                better */
+        } else if (rc != -ECONNREFUSED && !call->retry) {
+            break; /* it may have been done: do not send it twice */
+        }
+        __atomic_store_n(&ns->bad[k], monotime_ms() + CLUSTER_NODE_PENALTY_MS,
+                         __ATOMIC_RELAXED);
+        log_info("cluster: node %s failed a %s: trying the next one",
+                 ns->ids[k], call->method);
+    }
+    if (answered) {
+        out->status = status;
+        out->len = b.len;
+        out->body = xstrdup(b.len ? buf_str(&b) : "");
+        rc = 0;
+    } else {
+        rc = -EIO;
+    }
+out:
+    buf_free(&b);
+    if (h)
+        cl_handle_put(c, h);
+    free(order);
+    free(pen);
+    cl_nodes_put(c, ns);
+    return rc;
 }
 
 struct cl_wait {
@@ -847,6 +1090,7 @@ int cluster_new(const struct cluster_opts *o, struct cluster **out, char *err,
 
     *out = NULL;
     pthread_mutex_init(&c->lock, NULL);
+    token_init(&c->scopes);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->cond, &ca);
@@ -855,6 +1099,7 @@ int cluster_new(const struct cluster_opts *o, struct cluster **out, char *err,
     c->pbucket = xstrdup(o->pbucket ? o->pbucket : "");
     c->ca_file = o->ca_file ? xstrdup(o->ca_file) : NULL;
     c->timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
+    c->stall_ms = o->stall_ms ? o->stall_ms : 10000;
     c->ttl_s = o->ttl_s;
     rc = cl_parse_pms(c, o->pms, err, errlen);
     if (rc < 0)
@@ -903,11 +1148,14 @@ void cluster_free(struct cluster *c)
     for (i = 0; i < c->nfetchers; i++)
         pthread_join(c->fetchers[i], NULL);
     free(c->fetchers);
+    for (i = 0; i < c->nidle; i++)
+        curl_easy_cleanup(c->idle[i]);
     cl_nodes_put(c, c->nodes);
     for (i = 0; i < c->npms; i++)
         free(c->pms[i]);
     if (c->creds_ok)
         creds_source_fini(&c->creds);
+    token_fini(&c->scopes);
     free(c->pbucket);
     free(c->ca_file);
     pthread_cond_destroy(&c->cond);

@@ -44,6 +44,8 @@ struct cluster_opts {
     const char *ca_file;  /* for https pmsd and nodes; NULL: system */
     const char *pbucket;  /* the pbucket mounted */
     uint64_t timeout_ms;  /* one request (0: 10 s) */
+    uint64_t stall_ms;    /* a node sending nothing this long has failed
+                             (0: 10 s) */
     unsigned threads;     /* fetch threads (0: 16) */
     unsigned ttl_s;       /* token life asked for (0: pmsd's maximum) */
 };
@@ -95,6 +97,62 @@ int cluster_get_start(struct cluster *c, const struct cluster_chunk_ref *ref,
 /* The same, waiting: 0 with *got set, or a -errno as above. */
 int cluster_get(struct cluster *c, const struct cluster_chunk_ref *ref,
                 void *buf, size_t *got);
+
+/*
+ * A metadata or write request to a node (docs/protocol.md, "Metadata
+ * proxy"). It goes to the node that owns key by rendezvous hashing (so one
+ * key's requests, and the parts of one multipart upload, meet on one node)
+ * and, when that node cannot be reached, to the next ones; a request that
+ * may have reached a node is sent again only when retry is set.
+ */
+struct cluster_call {
+    const char *method;         /* "GET", "PUT", "POST", "DELETE" */
+    const char *key;            /* placement; NULL: any node */
+    const char *path;           /* "/v1/meta/..." with its query, escaped */
+    const char *const *headers; /* "Name: value", nheaders of them */
+    size_t nheaders;
+    /* The body: body_len bytes at body, or of body_fd from body_off. */
+    const void *body;
+    int body_fd; /* -1: none (body used) */
+    uint64_t body_off;
+    uint64_t body_len;
+    bool retry; /* idempotent: safe to send to another node */
+};
+
+/* A node's answer: the status and the body (JSON), the caller's to free
+ * with cluster_reply_fini. */
+struct cluster_reply {
+    long status;
+    char *body; /* NUL-terminated, owned; may be "" */
+    size_t len;
+};
+
+void cluster_reply_fini(struct cluster_reply *r);
+/* "pb1" escaped for a URL path segment, owned by the caller. */
+char *cluster_escape(const char *s);
+/*
+ * Whether the token allows action (TOKEN_ACT_*) on key of the pbucket: the
+ * nodes decide, this only lets the mount refuse early (an open for
+ * writing rather than the close) with EACCES.
+ */
+bool cluster_allows(struct cluster *c, unsigned action, const char *key);
+/* The pbucket mounted. */
+const char *cluster_pbucket(const struct cluster *c);
+
+/*
+ * Sends call, waiting. 0 with out filled (any status: a node answered),
+ * or -EIO when no node answered (out is empty). A 401 (token expired
+ * under a long stall) gets one new token and one more try.
+ */
+int cluster_call(struct cluster *c, const struct cluster_call *call,
+                 struct cluster_reply *out);
+
+/*
+ * Runs fn(arg) on a fetch thread (for metadata requests a caller wants
+ * many of in flight). 0, or -EAGAIN when the queue is full (fn is then
+ * not called: the caller may run it itself).
+ */
+int cluster_run(struct cluster *c, void (*fn)(void *arg), void *arg);
 
 /*
  * Pure part, for tests: the order in which nodes (ids[0..n)) are tried for

@@ -20,6 +20,7 @@
 #include "common/creds.h"
 #include "common/s3.h"
 
+struct cluster;
 struct fuse_session;
 struct inode_table;
 struct reader;
@@ -29,6 +30,9 @@ struct store;
 struct fs_conf {
     struct s3_config s3;
     char *credfile;
+    char *pms;                /* cluster mode: pmsd addresses */
+    char *pms_ca;             /* cluster mode: CA file for https pmsd */
+    uint64_t node_timeout_ms; /* cluster mode: a silent node has failed */
     char *profile;
     char *access_key;
     char *secret_key;
@@ -63,8 +67,9 @@ struct fs {
     uid_t mount_uid;   /* who mounted: default owner */
     gid_t mount_gid;
     struct creds_source creds;
-    struct s3_client *s3;
-    struct store *store; /* NULL when the disk cache is off or failed */
+    struct s3_client *s3;    /* standalone mode, else NULL */
+    struct cluster *cluster; /* cluster mode (pms=), else NULL */
+    struct store *store;     /* NULL when the disk cache is off or failed */
     struct inode_table *inodes;
     struct reader *reader;
     char *staging_dir;       /* owned: cache_dir/staging */

@@ -13,6 +13,7 @@
 #include "common/mem.h"
 #include "common/monotime.h"
 #include "pcachefs/fs.h"
+#include "pcachefs/remote.h"
 
 /* s3fs marks some directories with a "name_$folder$" object. */
 #define LISTING_FOLDER_SUFFIX "_$folder$"
@@ -131,7 +132,7 @@ int listing_fetch(struct fs *fs, const char *path, size_t max,
         lo.prefix = NULL;
     do {
         lo.continuation = token;
-        rc = s3_list(fs->s3, fs->bucket, &lo, &r, &err);
+        rc = remote_list(fs, &lo, &r, &err);
         free(token);
         token = NULL;
         if (rc)

@@ -31,6 +31,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/store.h"
+#include "pcachefs/cluster.h"
 #include "pcachefs/fs.h"
 #include "pcachefs/inode.h"
 #include "pcachefs/meta.h"
@@ -40,7 +41,17 @@
 static const struct config_entry fs_table[] = {
     S3_CONFIG_ENTRIES(struct fs_conf, s3),
     {"credfile", CONFIG_STRING, offsetof(struct fs_conf, credfile), NULL, 0, 0,
-     "credentials file (AWS or s3fs format, mode 0600)"},
+     "credentials file (AWS or s3fs format, mode 0600); in cluster mode "
+     "the pcache user's ACCESS_KEY:SECRET_KEY"},
+    {"pms", CONFIG_STRING, offsetof(struct fs_conf, pms), NULL, 0, 0,
+     "cluster mode: pmsd addresses, host:port[,host:port...]; the source "
+     "is then PBUCKET[/PREFIX]"},
+    {"pms_ca", CONFIG_STRING, offsetof(struct fs_conf, pms_ca), NULL, 0, 0,
+     "cluster mode: CA file for pmsd and nodes over https"},
+    {"node_timeout", CONFIG_DURATION, offsetof(struct fs_conf, node_timeout_ms),
+     "10s", 1000, 600000,
+     "cluster mode: a node that sends nothing this long has failed; the "
+     "next node is tried"},
     {"profile", CONFIG_STRING, offsetof(struct fs_conf, profile), NULL, 0, 0,
      "profile in the credentials file"},
     {"access_key", CONFIG_STRING, offsetof(struct fs_conf, access_key), NULL, 0,
@@ -103,11 +114,14 @@ struct fs_args {
     int nonopts;
     struct config_error err;
     bool bad;
+    bool in_pms; /* the last option was pms=: "host:port" ones follow */
 };
 
 static void fs_usage(const char *prog)
 {
-    printf("usage: %s s3://BUCKET[/PREFIX] MOUNTPOINT [options]\n\n"
+    printf("usage: %s s3://BUCKET[/PREFIX] MOUNTPOINT [options]\n"
+           "       %s PBUCKET[/PREFIX] MOUNTPOINT -o pms=HOST:PORT,"
+           "credfile=FILE [options]\n\n"
            "options:\n"
            "    -f                     stay in the foreground\n"
            "    -d                     foreground, with FUSE debug output\n"
@@ -118,7 +132,7 @@ static void fs_usage(const char *prog)
            "    -o allow_other         let other users in\n"
            "    -h, --help             -V, --version\n\n"
            "settings (-o name=value):\n",
-           prog);
+           prog, prog);
     config_print_help(fs_table, stdout);
     printf("\nFUSE options:\n");
     fuse_lowlevel_help();
@@ -173,6 +187,16 @@ static int fs_load_config_option(struct fs *fs, int argc, char **argv)
     return 0;
 }
 
+/* "host:port" (or "[v6]:port"): one more pmsd address of a pms= list. */
+static bool fs_is_host_port(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+
+    return colon && colon != s && colon[1] &&
+           strspn(colon + 1, "0123456789") == strlen(colon + 1) &&
+           strcspn(s, "=,/ ") == strlen(s);
+}
+
 /* One -o option: ours (consumed), fstab-only (dropped) or libfuse's. */
 static int fs_take_option(struct fs_args *a, const char *arg)
 {
@@ -180,8 +204,21 @@ static int fs_take_option(struct fs_args *a, const char *arg)
     const char *eq = strchr(arg, '=');
     size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
 
+    bool more_pms = a->in_pms && !eq && fs_is_host_port(arg);
+
+    a->in_pms = false;
+    if (more_pms) {
+        /* pms=h1:7070,h2:7070: libfuse split the list at the comma. */
+        char *all = xasprintf("%s,%s", a->fs->conf.pms, arg);
+
+        config_set(fs_table, &a->fs->conf, "pms", all, &a->err);
+        free(all);
+        a->in_pms = true;
+        return 0;
+    }
     if (fs_is_fstab_only(arg) || strncmp(arg, "config=", 7) == 0)
         return 0; /* config= was read before the rest */
+    a->in_pms = strncmp(arg, "pms=", 4) == 0;
     if (strcmp(arg, "ro") == 0) {
         a->fs->conf.read_only = true;
         return 1; /* the kernel enforces it too */
@@ -235,20 +272,33 @@ static int fs_opt_proc(void *data, const char *arg, int key,
     return 1;
 }
 
-/* s3://bucket/prefix -> bucket and "prefix/" (or ""). */
+/*
+ * s3://bucket/prefix (standalone) or pbucket/prefix (cluster mode, with
+ * pms=) -> bucket and "prefix/" (or "").
+ */
 static int fs_parse_source(struct fs *fs, const char *src)
 {
     const char *p, *slash;
     size_t plen;
 
-    if (strncmp(src, "s3://", 5) != 0) {
+    if (fs->conf.pms) {
+        p = strncmp(src, "pcache://", 9) == 0 ? src + 9 : src;
+        if (strstr(p, "://")) {
+            fprintf(stderr,
+                    "pcachefs: with pms= the source is PBUCKET[/PREFIX], "
+                    "not '%s'\n",
+                    src);
+            return -EINVAL;
+        }
+    } else if (strncmp(src, "s3://", 5) != 0) {
         fprintf(stderr,
-                "pcachefs: source '%s' must be s3://BUCKET[/PREFIX] "
-                "(cluster mode with pms= is not available in this build)\n",
+                "pcachefs: source '%s' must be s3://BUCKET[/PREFIX], or "
+                "PBUCKET[/PREFIX] with -o pms=HOST:PORT (cluster mode)\n",
                 src);
         return -EINVAL;
+    } else {
+        p = src + 5;
     }
-    p = src + 5;
     slash = strchr(p, '/');
     fs->bucket = slash ? xstrndup(p, (size_t)(slash - p)) : xstrdup(p);
     if (!*fs->bucket) {
@@ -314,10 +364,53 @@ static int fs_check_bucket(struct fs *fs)
     return rc;
 }
 
+static void fs_cluster_opts(const struct fs *fs, struct cluster_opts *co)
+{
+    memset(co, 0, sizeof(*co));
+    co->pms = fs->conf.pms;
+    co->credfile = fs->conf.credfile;
+    co->ca_file = fs->conf.pms_ca;
+    co->pbucket = fs->bucket;
+    co->timeout_ms = fs->conf.s3.request_timeout_ms;
+    co->stall_ms = fs->conf.node_timeout_ms;
+}
+
+/*
+ * Cluster mode: gets a token, the pbucket and the node list (so wrong
+ * keys, a missing pbucket or no pmsd are reported before the mount
+ * detaches), and takes the pbucket's chunk size. Parts of uploads are
+ * whole chunks, so the nodes cache what passes through them.
+ */
+static int fs_check_cluster(struct fs *fs)
+{
+    struct cluster_opts co;
+    struct cluster *c;
+    uint64_t cs;
+    size_t n;
+    char err[512];
+    int rc;
+
+    fs_cluster_opts(fs, &co);
+    rc = cluster_new(&co, &c, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "pcachefs: %s\n", err);
+        return rc;
+    }
+    cs = cluster_chunk_size(c);
+    cluster_epoch(c, &n);
+    if (n == 0)
+        fprintf(stderr, "pcachefs: warning: no cache node is live yet\n");
+    cluster_free(c); /* joins its threads: fork() comes next */
+    fs->conf.chunk_size = cs;
+    fs->conf.part_size = (fs->conf.part_size + cs - 1) / cs * cs;
+    return 0;
+}
+
 static char *fs_default_cache_dir(const struct fs *fs)
 {
-    char *id =
-        xasprintf("%s|%s|%s", fs->conf.s3.endpoint, fs->bucket, fs->prefix);
+    char *id = xasprintf("%s|%s|%s",
+                         fs->conf.pms ? fs->conf.pms : fs->conf.s3.endpoint,
+                         fs->bucket, fs->prefix);
     const char *home = getenv("HOME");
     char *dir;
 
@@ -455,10 +548,19 @@ static int fs_run(struct fs *fs, struct fuse_args *args,
     fuse_daemonize(o->foreground);
     if (!o->foreground)
         log_init("pcachefs", LOG_SINK_SYSLOG);
-    fs->s3 = s3_client_new(&fs->conf.s3, &fs->creds, NULL, err, sizeof(err));
-    fs->reader = fs->s3 ? reader_new(fs) : NULL;
+    if (fs->conf.pms) {
+        struct cluster_opts co;
+
+        fs_cluster_opts(fs, &co);
+        cluster_new(&co, &fs->cluster, err, sizeof(err));
+    } else {
+        fs->s3 =
+            s3_client_new(&fs->conf.s3, &fs->creds, NULL, err, sizeof(err));
+    }
+    fs->reader = fs->s3 || fs->cluster ? reader_new(fs) : NULL;
     if (!fs->reader) {
-        log_errx("cannot start: %s", fs->s3 ? "reader thread" : err);
+        log_errx("cannot start: %s",
+                 fs->s3 || fs->cluster ? "reader thread" : err);
         goto out_unmount;
     }
     fs_tune_readahead(o->mountpoint, fs->conf.readahead > (16u << 20)
@@ -467,8 +569,8 @@ static int fs_run(struct fs *fs, struct fuse_args *args,
     lc = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(lc, (unsigned)fs->conf.max_threads);
     fuse_loop_cfg_set_clone_fd(lc, o->clone_fd);
-    log_notice("mounted s3://%s/%s on %s", fs->bucket, fs->prefix,
-               o->mountpoint);
+    log_notice("mounted %s%s/%s on %s", fs->cluster ? "" : "s3://", fs->bucket,
+               fs->prefix, o->mountpoint);
     rc = o->singlethread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
     fuse_loop_cfg_destroy(lc);
 out_unmount:
@@ -496,6 +598,7 @@ static void fs_init_root(struct fs *fs)
 static void fs_fini(struct fs *fs)
 {
     reader_free(fs->reader);
+    cluster_free(fs->cluster);
     s3_client_free(fs->s3);
     store_close(fs->store);
     inode_table_free(fs->inodes);
@@ -517,6 +620,11 @@ static int fs_setup(struct fs *fs, struct fs_args *a, int *lock_fd)
     if (!a->source || fs_parse_source(fs, a->source) < 0 ||
         fs_check_conf(fs) < 0)
         return -EINVAL;
+    if (fs->conf.pms) {
+        if (fs_check_cluster(fs) < 0)
+            return -EIO;
+        return fs_check_conf(fs) ?: fs_open_cache(fs, lock_fd);
+    }
     if (!fs->conf.s3.endpoint) {
         fprintf(stderr, "pcachefs: no endpoint (-o endpoint=URL)\n");
         return -EINVAL;
@@ -583,7 +691,8 @@ int main(int argc, char **argv)
     fs_init_root(&fs);
     fuse_opt_add_arg(&args, "-omax_read=1048576");
     {
-        char *fsname = xasprintf("-ofsname=s3://%s/%s", fs.bucket, fs.prefix);
+        char *fsname = xasprintf("-ofsname=%s%s/%s", fs.conf.pms ? "" : "s3://",
+                                 fs.bucket, fs.prefix);
         /* fsname is a comma-separated option: commas in it must not split */
         fuse_opt_add_arg(&args, fsname);
         free(fsname);

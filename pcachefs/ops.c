@@ -26,10 +26,13 @@
 #include "common/mem.h"
 #include "common/monotime.h"
 #include "common/s3.h"
+#include "common/token.h"
+#include "pcachefs/cluster.h"
 #include "pcachefs/fs.h"
 #include "pcachefs/inode.h"
 #include "pcachefs/listing.h"
 #include "pcachefs/meta.h"
+#include "pcachefs/remote.h"
 #include "pcachefs/reader.h"
 #include "pcachefs/writer.h"
 
@@ -193,7 +196,7 @@ int ops_has_children(struct fs *fs, const char *dir_key, bool *marker)
     int rc, found = 0;
 
     *marker = false;
-    rc = s3_list(fs->s3, fs->bucket, &lo, &r, NULL);
+    rc = remote_list(fs, &lo, &r, NULL);
     if (rc)
         return rc;
     for (i = 0; i < r.nobjects; i++) {
@@ -220,7 +223,7 @@ int ops_resolve(struct fs *fs, const char *path, struct ops_found *f)
     int rc;
 
     memset(f, 0, sizeof(*f));
-    rc = s3_head(fs->s3, fs->bucket, key, &m, NULL);
+    rc = remote_head(fs, key, &m, NULL);
     if (rc == 0) {
         meta_from_object(fs, &m, S_IFREG, &f->st);
         snprintf(f->etag, sizeof(f->etag), "%s", m.etag);
@@ -232,7 +235,7 @@ int ops_resolve(struct fs *fs, const char *path, struct ops_found *f)
     rc = ops_has_children(fs, dkey, &marker);
     if (rc < 0)
         goto out;
-    if (marker && s3_head(fs->s3, fs->bucket, dkey, &m, NULL) == 0) {
+    if (marker && remote_head(fs, dkey, &m, NULL) == 0) {
         meta_from_object(fs, &m, S_IFDIR, &f->st);
         s3_object_meta_fini(&m);
         rc = 0;
@@ -449,6 +452,23 @@ bool ops_name_ok(const char *name, int *rc)
     return true;
 }
 
+int ops_may_change(struct fs *fs, const char *path, unsigned actions)
+{
+    char *key;
+    bool ok = false;
+    unsigned bit;
+
+    if (fs->conf.read_only)
+        return -EROFS;
+    if (!fs->cluster)
+        return 0;
+    key = fs_key(fs, path);
+    for (bit = 1; bit <= actions && !ok; bit <<= 1)
+        ok = (actions & bit) && cluster_allows(fs->cluster, bit, key);
+    free(key);
+    return ok ? 0 : -EACCES;
+}
+
 int ops_child_path(struct fs *fs, struct inode *parent, const char *name,
                    char **dir, char **path)
 {
@@ -462,7 +482,12 @@ int ops_child_path(struct fs *fs, struct inode *parent, const char *name,
     if (!ops_name_ok(name, &rc))
         return rc;
     *path = inode_join(*dir, name);
-    return 0;
+    rc = ops_may_change(fs, *path, TOKEN_ACT_WRITE | TOKEN_ACT_DELETE);
+    if (rc) {
+        free(*path);
+        *path = NULL;
+    }
+    return rc;
 }
 
 /* Resolves parent/name to a referenced inode; 0 or -errno. */
@@ -642,7 +667,7 @@ static int ops_refresh(struct fs *fs, struct inode *in)
         return rc;
     }
     key = fs_key(fs, path);
-    rc = s3_head(fs->s3, fs->bucket, key, &m, NULL);
+    rc = remote_head(fs, key, &m, NULL);
     if (rc == 0) {
         meta_from_object(fs, &m, S_IFREG, &st);
         pthread_mutex_lock(&in->lock);
@@ -705,16 +730,16 @@ static int ops_store_meta(struct fs *fs, const char *path,
     if (S_ISDIR(st->st_mode)) {
         /* A marker carries a directory's attributes; make one if needed. */
         struct s3_body none = {.kind = S3_BODY_NONE};
-        rc = s3_put(fs->s3, fs->bucket, key, &none, &mp.opts, NULL, NULL);
+        rc = remote_put(fs, key, &none, &mp.opts, NULL, NULL);
         goto out;
     }
-    rc = s3_head(fs->s3, fs->bucket, key, &m, NULL);
+    rc = remote_head(fs, key, &m, NULL);
     if (rc)
         goto out;
     if (m.content_type[0])
         mp.opts.content_type = m.content_type;
-    rc = s3_copy(fs->s3, fs->bucket, key, fs->bucket, key, &mp.opts, m.etag,
-                 &new_etag, NULL);
+    rc = remote_copy(fs, key, key, (uint64_t)m.size, &mp.opts, m.etag,
+                     &new_etag, NULL);
     if (rc == 0 && new_etag)
         snprintf(etag, 128, "%s", new_etag);
     s3_object_meta_fini(&m);
@@ -796,11 +821,10 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
         fuse_reply_err(req, ENOENT);
         return;
     }
-    if (fs->conf.read_only) {
-        rc = -EROFS;
-        goto out;
-    }
     path = inode_path(fs->inodes, in);
+    rc = path ? ops_may_change(fs, path, TOKEN_ACT_WRITE) : -ENOENT;
+    if (rc)
+        goto out;
     pthread_mutex_lock(&in->lock);
     w = in->writer;
     pthread_mutex_unlock(&in->lock);
@@ -896,15 +920,13 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, ENOENT);
         return;
     }
-    if (writing && fs->conf.read_only) {
-        rc = -EROFS;
-        goto fail;
-    }
     path = inode_path(fs->inodes, in);
     if (!path) {
         rc = -ENOENT;
         goto fail;
     }
+    if (writing && (rc = ops_may_change(fs, path, TOKEN_ACT_WRITE)))
+        goto fail;
     /* Close-to-open: a new open sees the latest version. */
     rc = ops_refresh(fs, in);
     if (rc && ops_transport_error(rc) && in->etag[0] && !writing) {
@@ -1245,7 +1267,7 @@ static void ops_take_head(struct fs *fs, const char *path, mode_t type,
 }
 
 struct ops_head_slot {
-    struct s3_req *req;
+    struct remote_req *req;
     char *path;
     mode_t type;
 };
@@ -1256,12 +1278,12 @@ static void ops_head_reap(struct fs *fs, struct ops_head_slot *h)
 
     if (!h->req)
         return;
-    rc = s3_req_wait(h->req);
+    rc = remote_req_wait(h->req);
     if (rc == 0)
-        ops_take_head(fs, h->path, h->type, s3_req_meta(h->req));
+        ops_take_head(fs, h->path, h->type, remote_req_meta(h->req));
     else if (rc == -ENOENT && h->type == S_IFDIR)
         ops_take_head(fs, h->path, S_IFDIR, NULL);
-    s3_req_free(h->req);
+    remote_req_free(h->req);
     free(h->path);
     h->req = NULL;
     h->path = NULL;
@@ -1291,7 +1313,7 @@ static void ops_head_entries(struct fs *fs, const char *dir,
         k = n++ % OPS_HEAD_PARALLEL;
         ops_head_reap(fs, &slots[k]);
         key = e->type == S_IFDIR ? fs_dir_key(fs, path) : fs_key(fs, path);
-        slots[k].req = s3_head_start(fs->s3, fs->bucket, key, NULL, NULL);
+        slots[k].req = remote_head_start(fs, key);
         slots[k].path = path;
         slots[k].type = e->type;
         free(key);

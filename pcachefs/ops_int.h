@@ -40,6 +40,12 @@ void do_ops_set_attr(struct fs *fs, struct inode *in, const struct stat *st,
 void ops_reply_entry(fuse_req_t req, struct fs *fs, struct inode *in);
 /* 1 when keys exist below dir_key (besides its marker), 0, or -errno. */
 int ops_has_children(struct fs *fs, const char *dir_key, bool *marker);
+/*
+ * May path be changed? -EROFS on a read-only mount; in cluster mode
+ * -EACCES unless the token allows one of actions (TOKEN_ACT_* bits) on
+ * its key. 0 otherwise.
+ */
+int ops_may_change(struct fs *fs, const char *path, unsigned actions);
 /* Finds what path is in S3; 0, -ENOENT or -errno. */
 int ops_resolve(struct fs *fs, const char *path, struct ops_found *f);
 /* False (with *rc set) for names that cannot be file names. */

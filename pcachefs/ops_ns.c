@@ -17,10 +17,12 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/s3.h"
+#include "common/token.h"
 #include "pcachefs/fs.h"
 #include "pcachefs/inode.h"
 #include "pcachefs/listing.h"
 #include "pcachefs/meta.h"
+#include "pcachefs/remote.h"
 #include "pcachefs/ops_int.h"
 #include "pcachefs/writer.h"
 
@@ -56,7 +58,7 @@ void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
     st.st_mtime = st.st_ctime = st.st_atime = time(NULL);
     meta_put_init(&mp, &st);
     key = fs_dir_key(fs, path);
-    rc = s3_put(fs->s3, fs->bucket, key, &none, &mp.opts, NULL, NULL);
+    rc = remote_put(fs, key, &none, &mp.opts, NULL, NULL);
     if (rc) {
         ops_reply_err(req, rc);
         goto out;
@@ -117,7 +119,7 @@ void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
         if (rc)
             goto out;
     }
-    rc = marker ? s3_delete(fs->s3, fs->bucket, dkey, NULL) : 0;
+    rc = marker ? remote_delete(fs, dkey, NULL) : 0;
     if (rc == 0) {
         inode_unlink(fs->inodes, path);
         ops_dir_changed(fs, path);
@@ -168,7 +170,7 @@ void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
     if (rc)
         goto out;
     key = fs_key(fs, path);
-    rc = s3_delete(fs->s3, fs->bucket, key, NULL);
+    rc = remote_delete(fs, key, NULL);
     if (rc == -ENOENT && local_only)
         rc = 0;
     if (rc == 0) {
@@ -214,7 +216,7 @@ void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
     st.st_mtime = st.st_ctime = st.st_atime = time(NULL);
     meta_put_init(&mp, &st);
     key = fs_key(fs, path);
-    rc = s3_put(fs->s3, fs->bucket, key, &body, &mp.opts, &etag, NULL);
+    rc = remote_put(fs, key, &body, &mp.opts, &etag, NULL);
     if (rc) {
         ops_reply_err(req, rc);
         goto out;
@@ -241,7 +243,6 @@ void ops_readlink(fuse_req_t req, fuse_ino_t ino)
     struct fs *fs = ops_fs(req);
     struct inode *in = inode_get(fs->inodes, ino);
     char *path = NULL, *key = NULL, *target = NULL;
-    struct s3_sink sink = {.kind = S3_SINK_BUF};
     struct buf b;
     int rc = 0;
 
@@ -257,10 +258,7 @@ void ops_readlink(fuse_req_t req, fuse_ino_t ino)
     if (!target) {
         path = inode_path(fs->inodes, in);
         key = path ? fs_key(fs, path) : NULL;
-        sink.buf = &b;
-        rc = key ? s3_get(fs->s3, fs->bucket, key, 0, UINT64_MAX, NULL, &sink,
-                          NULL, NULL)
-                 : -ENOENT;
+        rc = key ? remote_get_small(fs, key, &b, NULL) : -ENOENT;
         if (rc == 0) {
             target = xstrdup(buf_str(&b));
             pthread_mutex_lock(&in->lock);
@@ -315,51 +313,7 @@ void ops_statfs(fuse_req_t req, fuse_ino_t ino)
 static int ops_copy_object(struct fs *fs, const char *src, const char *dst,
                            uint64_t size)
 {
-    const uint64_t part = 1ull << 30;
-    struct s3_object_meta m;
-    struct s3_put_opts po = {0};
-    struct sigv4_kv *kv = NULL;
-    struct s3_part *parts = NULL;
-    char **etags = NULL, *upload = NULL;
-    size_t n = 0, i;
-    int rc;
-
-    if (size <= S3_MAX_PUT_SIZE)
-        return s3_copy(fs->s3, fs->bucket, src, fs->bucket, dst, NULL, NULL,
-                       NULL, NULL);
-    rc = s3_head(fs->s3, fs->bucket, src, &m, NULL);
-    if (rc)
-        return rc;
-    kv = xcalloc(m.nuser + 1, sizeof(*kv));
-    for (i = 0; i < m.nuser; i++)
-        kv[i] = (struct sigv4_kv){m.user[i].name, m.user[i].value};
-    po.meta = kv;
-    po.nmeta = m.nuser;
-    po.content_type = m.content_type[0] ? m.content_type : NULL;
-    rc = s3_mpu_create(fs->s3, fs->bucket, dst, &po, &upload, NULL);
-    n = (size_t)((size + part - 1) / part);
-    etags = xcalloc(n, sizeof(*etags));
-    parts = xcalloc(n, sizeof(*parts));
-    for (i = 0; i < n && rc == 0; i++) {
-        uint64_t off = i * part, len = size - off < part ? size - off : part;
-        rc =
-            s3_mpu_upload_part_copy(fs->s3, fs->bucket, dst, upload, (int)i + 1,
-                                    fs->bucket, src, off, len, &etags[i], NULL);
-        parts[i] = (struct s3_part){(int)i + 1, etags[i]};
-    }
-    if (rc == 0)
-        rc = s3_mpu_complete(fs->s3, fs->bucket, dst, upload, parts, n, NULL,
-                             NULL);
-    else if (upload)
-        s3_mpu_abort(fs->s3, fs->bucket, dst, upload, NULL);
-    for (i = 0; i < n; i++)
-        free(etags[i]);
-    free(etags);
-    free(parts);
-    free(upload);
-    free(kv);
-    s3_object_meta_fini(&m);
-    return rc;
+    return remote_copy(fs, src, dst, size, NULL, NULL, NULL, NULL);
 }
 
 /* Renames every key below dir path from to path to, then deletes them. */
@@ -374,7 +328,7 @@ static int ops_rename_tree(struct fs *fs, const char *from, const char *to)
 
     do {
         lo.continuation = token;
-        rc = s3_list(fs->s3, fs->bucket, &lo, &r, NULL);
+        rc = remote_list(fs, &lo, &r, NULL);
         free(token);
         token = NULL;
         for (i = 0; rc == 0 && i < r.nobjects; i++) {
@@ -399,8 +353,8 @@ static int ops_rename_tree(struct fs *fs, const char *from, const char *to)
         struct s3_delete_result dr;
         size_t cnt =
             ndone - i < OPS_DELETE_BATCH ? ndone - i : OPS_DELETE_BATCH;
-        rc = s3_delete_many(fs->s3, fs->bucket, (const char *const *)done + i,
-                            cnt, &dr, NULL);
+        rc = remote_delete_many(fs, (const char *const *)done + i, cnt, &dr,
+                                NULL);
         if (rc == 0 && dr.nerrors)
             rc = -EIO;
         if (rc == 0)
@@ -441,7 +395,7 @@ static int ops_rename_target(struct fs *fs, struct inode *np,
             rc = dkey ? ops_has_children(fs, dkey, &marker) : -ENOENT;
             rc = rc == 1 ? -ENOTEMPTY : rc;
             if (rc == 0 && marker)
-                rc = s3_delete(fs->s3, fs->bucket, dkey, NULL);
+                rc = remote_delete(fs, dkey, NULL);
             free(dkey);
             free(path);
         }
@@ -469,7 +423,7 @@ static int ops_rename_file(struct fs *fs, struct inode *in, const char *from,
             rc = ops_flush_inode(fs, in);
     }
     rc = rc ?: ops_copy_object(fs, src, dst, (uint64_t)in->attr.st_size);
-    rc = rc ?: s3_delete(fs->s3, fs->bucket, src, NULL);
+    rc = rc ?: remote_delete(fs, src, NULL);
     free(src);
     free(dst);
     return rc;
@@ -509,6 +463,10 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
         rc = -EINVAL; /* into itself */
         goto out;
     }
+    rc = ops_may_change(fs, from, TOKEN_ACT_DELETE);
+    rc = rc ?: ops_may_change(fs, to, TOKEN_ACT_WRITE);
+    if (rc)
+        goto out;
     rc = ops_rename_target(fs, np, newname, is_dir, flags, &target_dir);
     if (rc)
         goto out;

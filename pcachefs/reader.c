@@ -29,6 +29,7 @@
 #include "common/monotime.h"
 #include "common/s3.h"
 #include "common/store.h"
+#include "pcachefs/cluster.h"
 #include "pcachefs/inode.h"
 #include "pcachefs/fs.h"
 
@@ -229,21 +230,39 @@ static bool do_reader_reserve(struct reader *r, uint64_t len, bool prefetch)
 
 /* --- fetching ---------------------------------------------------------- */
 
+/* A fetch ended (either mode): the chunk is ready or failed. */
+static void reader_fetch_end(struct rchunk *c, int rc);
+
 static void reader_fetch_done(struct s3_req *req, int rc, void *arg)
 {
     struct rchunk *c = arg;
-    struct reader *r = c->reader;
     char msg[512];
 
     if (rc == 0 && s3_req_bytes(req) != c->len)
         rc = -EIO; /* the object is shorter than its size said */
-    if (rc) {
-        if (rc == -ESTALE)
-            log_warnx("object changed while being read (ETag mismatch)");
-        else
-            log_warnx("chunk fetch failed: %s",
-                      s3_error_format(s3_req_error(req), msg, sizeof(msg)));
-    }
+    if (rc && rc != -ESTALE)
+        log_warnx("chunk fetch failed: %s",
+                  s3_error_format(s3_req_error(req), msg, sizeof(msg)));
+    reader_fetch_end(c, rc);
+}
+
+static void reader_cluster_done(int rc, size_t got, void *arg)
+{
+    struct rchunk *c = arg;
+
+    if (rc == 0 && got != c->len)
+        rc = -EIO;
+    if (rc && rc != -ESTALE)
+        log_warnx("chunk fetch from the cache nodes failed: %s", strerror(-rc));
+    reader_fetch_end(c, rc);
+}
+
+static void reader_fetch_end(struct rchunk *c, int rc)
+{
+    struct reader *r = c->reader;
+
+    if (rc == -ESTALE)
+        log_warnx("object changed while being read (ETag mismatch)");
     pthread_mutex_lock(&r->lock);
     r->fetching--;
     c->rc = rc;
@@ -322,6 +341,15 @@ static struct rchunk *reader_obtain(struct reader *r, struct reader_file *f,
         r->stats.prefetches++;
     pthread_mutex_unlock(&r->lock);
 
+    if (r->fs->cluster) {
+        struct cluster_chunk_ref ref = {
+            .key = f->key, .etag = f->etag, .index = index, .len = len};
+
+        if (cluster_get_start(r->fs->cluster, &ref, c->data,
+                              reader_cluster_done, c) < 0)
+            reader_cluster_done(-EIO, 0, c); /* queue full */
+        return prefetch ? NULL : c;
+    }
     sink.mem = c->data;
     sink.mem_len = len;
     s3_get_start(r->fs->s3, r->fs->bucket, f->key, index * cs, len, f->etag,

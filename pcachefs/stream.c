@@ -13,12 +13,13 @@
 #include "common/mem.h"
 #include "pcachefs/fs.h"
 #include "pcachefs/meta.h"
+#include "pcachefs/remote.h"
 
 struct stream_part {
-    struct s3_req *req; /* in flight, or NULL */
-    char *etag;         /* sent and answered, or NULL */
-    unsigned gen;       /* writes into this part so far */
-    unsigned gen_sent;  /* gen when the part was sent */
+    struct remote_req *req; /* in flight, or NULL */
+    char *etag;             /* sent and answered, or NULL */
+    unsigned gen;           /* writes into this part so far */
+    unsigned gen_sent;      /* gen when the part was sent */
 };
 
 struct stream {
@@ -41,7 +42,7 @@ struct stream *stream_new(struct fs *fs, int fd, const char *key,
     int rc;
 
     meta_put_init(&mp, st);
-    rc = s3_mpu_create(fs->s3, fs->bucket, key, &mp.opts, &s->upload_id, NULL);
+    rc = remote_mpu_create(fs, key, &mp.opts, &s->upload_id, NULL);
     if (rc) {
         log_debug(LOG_SUB_S3, "no streaming upload for %s: %s", key,
                   strerror(-rc));
@@ -73,14 +74,14 @@ static int stream_reap(struct stream *s, size_t k)
 
     if (!p->req)
         return 0;
-    rc = s3_req_wait(p->req);
+    rc = remote_req_wait(p->req);
     free(p->etag);
     p->etag = NULL;
-    if (rc == 0 && s3_req_meta(p->req)->etag[0])
-        p->etag = xstrdup(s3_req_meta(p->req)->etag);
+    if (rc == 0 && remote_req_meta(p->req)->etag[0])
+        p->etag = xstrdup(remote_req_meta(p->req)->etag);
     else if (rc == 0)
         rc = -EIO;
-    s3_req_free(p->req);
+    remote_req_free(p->req);
     p->req = NULL;
     s->inflight--;
     return rc;
@@ -100,8 +101,8 @@ static void stream_send(struct stream *s, size_t k, uint64_t size)
     free(p->etag);
     p->etag = NULL;
     p->gen_sent = p->gen;
-    p->req = s3_upload_part_start(s->fs->s3, s->fs->bucket, s->key,
-                                  s->upload_id, (int)k + 1, &body, NULL, NULL);
+    p->req =
+        remote_part_start(s->fs, s->key, s->upload_id, (int)k + 1, off, &body);
     s->inflight++;
 }
 
@@ -204,8 +205,8 @@ static void stream_fix_meta(struct stream *s, uint64_t size,
         return;
     }
     meta_put_init(&mp, st);
-    if (s3_copy(s->fs->s3, s->fs->bucket, s->key, s->fs->bucket, s->key,
-                &mp.opts, NULL, &fixed, NULL) == 0 &&
+    if (remote_copy(s->fs, s->key, s->key, size, &mp.opts, NULL, &fixed,
+                    NULL) == 0 &&
         fixed) {
         free(*etag);
         *etag = fixed;
@@ -228,8 +229,8 @@ int stream_finish(struct stream *s, uint64_t size, const char *key,
     parts = xcalloc(nparts, sizeof(*parts));
     for (k = 0; k < nparts; k++)
         parts[k] = (struct s3_part){(int)k + 1, s->parts[k].etag};
-    rc = s3_mpu_complete(s->fs->s3, s->fs->bucket, s->key, s->upload_id, parts,
-                         nparts, etag, err);
+    rc = remote_mpu_complete(s->fs, s->key, s->upload_id, parts, nparts, etag,
+                             err);
     free(parts);
     if (rc == 0) {
         free(s->upload_id);
@@ -250,8 +251,7 @@ void stream_free(struct stream *s)
             stream_reap(s, k);
         free(s->parts[k].etag);
     }
-    if (s->upload_id &&
-        s3_mpu_abort(s->fs->s3, s->fs->bucket, s->key, s->upload_id, NULL))
+    if (s->upload_id && remote_mpu_abort(s->fs, s->key, s->upload_id, NULL))
         log_warnx("could not abort upload %s of %s", s->upload_id, s->key);
     free(s->upload_id);
     free(s->key);

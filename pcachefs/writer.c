@@ -21,7 +21,7 @@
 #include "common/chunk.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "common/s3_transfer.h"
+#include "pcachefs/remote.h"
 #include "pcachefs/fs.h"
 #include "pcachefs/meta.h"
 #include "pcachefs/reader.h"
@@ -303,7 +303,6 @@ int writer_flush(struct writer *w, const char *key, const struct stat *st,
                  char *etag)
 {
     const struct fs_conf *conf = &w->fs->conf;
-    struct s3_transfer_opts o;
     struct s3_error err = {0};
     struct meta_put mp;
     char *new_etag = NULL, msg[512];
@@ -319,10 +318,6 @@ int writer_flush(struct writer *w, const char *key, const struct stat *st,
     rc = do_writer_fill_all(w);
     if (rc)
         goto out;
-    s3_transfer_opts_init(&o);
-    o.part_size = conf->part_size;
-    o.multipart_above = conf->multipart_above;
-    o.parallel = (unsigned)conf->upload_parallel;
     meta_put_init(&mp, st);
     rc = -EAGAIN;
     if (w->stream && w->size > conf->multipart_above)
@@ -331,8 +326,8 @@ int writer_flush(struct writer *w, const char *key, const struct stat *st,
     w->stream = NULL;
     w->no_stream = true; /* what follows starts from an object */
     if (rc == -EAGAIN)
-        rc = s3_upload_fd(w->fs->s3, w->fs->bucket, key, w->fd, w->size,
-                          &mp.opts, &o, &new_etag, &err);
+        rc = remote_upload_fd(w->fs, key, w->fd, w->size, &mp.opts, &new_etag,
+                              &err);
     if (rc) {
         log_warnx("upload of %s failed: %s", key,
                   s3_error_format(&err, msg, sizeof(msg)));

@@ -216,6 +216,9 @@ struct pcpd_meta {
     char *content_type;  /* owned or NULL */
     char *storage_class; /* owned or NULL */
     uint64_t chunk_size; /* for caching what is written */
+    char **foreign;      /* owned: a list's route prefixes below its prefix
+                            that go to other backends */
+    size_t nforeign;
     /* Results (pool thread, read by the loop after the completion). */
     int rc;
     int status;
@@ -238,6 +241,9 @@ static void pcpd_meta_free(struct pcpd_meta *m)
     free(m->meta);
     free(m->content_type);
     free(m->storage_class);
+    for (i = 0; i < m->nforeign; i++)
+        free(m->foreign[i]);
+    free(m->foreign);
     json_decref(m->reply);
     s3_object_meta_fini(&m->om);
     free(m);
@@ -316,6 +322,65 @@ static void pcpd_meta_head(struct pcpd_meta *m)
                   "storage_class", m->om.storage_class, "meta", user);
 }
 
+/* True when s lies below one of the list's foreign routes. */
+static bool pcpd_meta_is_foreign(const struct pcpd_meta *m, const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < m->nforeign; i++) {
+        if (strncmp(s, m->foreign[i], strlen(m->foreign[i])) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * A pbucket's listing where routes below the prefix go to other backends
+ * (prefix "" with a route "a/" to another bucket): what this backend
+ * holds below those routes is hidden (reads would go elsewhere), and each
+ * route shows as the common prefix it starts (P + "a/"), on the first page,
+ * so the directory tree shows every route. Without a delimiter nothing is
+ * added: a recursive listing covers one backend (docs/protocol.md).
+ */
+static void pcpd_meta_list_merge(struct pcpd_meta *m, json_t *objs,
+                                 json_t *prefixes)
+{
+    const char *prefix = pcpd_meta_q(m, "prefix");
+    const char *delim = pcpd_meta_q(m, "delimiter");
+    size_t plen = prefix ? strlen(prefix) : 0, i, k;
+    json_t *v;
+
+    for (i = json_array_size(objs); i-- > 0;) {
+        v = json_object_get(json_array_get(objs, i), "key");
+        if (pcpd_meta_is_foreign(m, json_string_value(v)))
+            json_array_remove(objs, i);
+    }
+    for (i = json_array_size(prefixes); i-- > 0;) {
+        if (pcpd_meta_is_foreign(
+                m, json_string_value(json_array_get(prefixes, i))))
+            json_array_remove(prefixes, i);
+    }
+    if (!delim || !*delim || pcpd_meta_q(m, "continuation") ||
+        pcpd_meta_q(m, "start_after"))
+        return;
+    for (i = 0; i < m->nforeign; i++) {
+        const char *rest = m->foreign[i] + plen, *d = strstr(rest, delim);
+        char *p;
+        bool dup = false;
+
+        if (!d)
+            continue; /* "logs" without a delimiter: not a directory */
+        p = xasprintf("%s%.*s", prefix ? prefix : "",
+                      (int)(d - rest + (ptrdiff_t)strlen(delim)), rest);
+        for (k = 0; k < json_array_size(prefixes) && !dup; k++)
+            dup =
+                strcmp(json_string_value(json_array_get(prefixes, k)), p) == 0;
+        if (!dup)
+            json_array_append_new(prefixes, json_string(p));
+        free(p);
+    }
+}
+
 static void pcpd_meta_list(struct pcpd_meta *m)
 {
     struct s3_list_opts o = {0};
@@ -356,6 +421,8 @@ static void pcpd_meta_list(struct pcpd_meta *m)
     prefixes = json_array();
     for (i = 0; i < r.nprefixes; i++)
         json_array_append_new(prefixes, json_string(r.prefixes[i]));
+    if (m->nforeign)
+        pcpd_meta_list_merge(m, objs, prefixes);
     m->reply =
         json_pack("{s:o, s:o, s:b, s:s?}", "objects", objs, "prefixes",
                   prefixes, "truncated", r.truncated, "next", r.next_token);
@@ -858,6 +925,26 @@ static void pcpd_meta_headers(struct pcpd_meta *m, struct evhttp_request *req)
     }
 }
 
+/* Remembers the routes of pb below prefix that go elsewhere than rt. */
+static void pcpd_meta_find_foreign(struct pcpd_meta *m,
+                                   const struct pcpd_pbucket *pb,
+                                   const struct pcpd_route *rt,
+                                   const char *prefix)
+{
+    size_t i, plen = strlen(prefix);
+
+    for (i = 0; i < pb->nroutes; i++) {
+        const struct pcpd_route *r = &pb->routes[i];
+
+        if (r->slot == rt->slot || strlen(r->prefix) <= plen ||
+            strncmp(r->prefix, prefix, plen) != 0)
+            continue;
+        m->foreign =
+            xrealloc(m->foreign, (m->nforeign + 1) * sizeof(*m->foreign));
+        m->foreign[m->nforeign++] = xstrdup(r->prefix);
+    }
+}
+
 /* Checks the query values an operation needs. 0 or -EINVAL with msg. */
 static int pcpd_meta_check(struct pcpd_meta *m, char *msg, size_t msglen)
 {
@@ -868,8 +955,8 @@ static int pcpd_meta_check(struct pcpd_meta *m, char *msg, size_t msglen)
     const char *key;
     int64_t n;
 
-    /* A list goes where its prefix routes (a list over several backends
-     * is not merged: list below the route prefixes). */
+    /* A list goes where its prefix routes; routes below the prefix to
+     * other backends are merged in by pcpd_meta_list_merge. */
     key = m->op == PCPD_META_LIST ? pcpd_meta_q(m, "prefix") : m->key;
     rt = pcpd_routes_find(tbl, m->pbucket, key ? key : "", &pb);
     if (!pb || !rt) {
@@ -878,6 +965,8 @@ static int pcpd_meta_check(struct pcpd_meta *m, char *msg, size_t msglen)
                     : "unknown pbucket");
         return -ENOENT;
     }
+    if (m->op == PCPD_META_LIST)
+        pcpd_meta_find_foreign(m, pb, rt, key ? key : "");
     m->backend = rt->slot;
     m->bucket = pcpd_slot_bucket(m->w->pd, rt->slot);
     if (!pcpd_slot_meta_client(m->w->pd, rt->slot)) {

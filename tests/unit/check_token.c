@@ -223,6 +223,29 @@ START_TEST(test_expired)
 }
 END_TEST
 
+/* token_peek reads the scopes whatever the clock or the signature. */
+START_TEST(test_peek)
+{
+    char *text = signed_sample(), *dot = strrchr(text, '.');
+    struct token t;
+
+    token_init(&t);
+    dot[1] = dot[1] == 'A' ? 'B' : 'A'; /* a broken signature */
+    ck_assert_int_eq(token_peek(text, &t), 0);
+    ck_assert_str_eq(t.subject, "alice");
+    ck_assert(token_allows(&t, TOKEN_ACT_LIST, "pb1", "data/"));
+    ck_assert(!token_allows(&t, TOKEN_ACT_WRITE, "pb1", "data/f"));
+    ck_assert(token_allows(&t, TOKEN_ACT_WRITE, "pb2", "x"));
+    token_fini(&t);
+    token_init(&t);
+    ck_assert_int_eq(token_peek("pc1.nodot", &t), -EINVAL);
+    ck_assert_int_eq(token_peek("xx1.a.b", &t), -EINVAL);
+    ck_assert_int_eq(token_peek("pc1.!!!.sig", &t), -EINVAL);
+    token_fini(&t);
+    free(text);
+}
+END_TEST
+
 START_TEST(test_forged)
 {
     char *text = signed_sample(), *dot = strrchr(text, '.'), *copy;
@@ -392,6 +415,7 @@ static Suite *token_suite(void)
     tcase_add_checked_fixture(tc, key_setup, key_teardown);
     tcase_add_test(tc, test_roundtrip);
     tcase_add_test(tc, test_expired);
+    tcase_add_test(tc, test_peek);
     tcase_add_test(tc, test_forged);
     tcase_add_test(tc, test_pubkey_only);
     tcase_add_test(tc, test_sign_refuses);
