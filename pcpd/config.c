@@ -17,6 +17,10 @@
 const struct config_entry pcpd_config_table[] = {
     {"listen", CONFIG_STRING, offsetof(T, listen), "127.0.0.1:7080", 0, 0,
      "address:port to serve HTTP on"},
+    {"tls_cert", CONFIG_STRING, offsetof(T, tls_cert), NULL, 0, 0,
+     "TLS certificate chain (PEM): serve HTTPS (needs tls_key)"},
+    {"tls_key", CONFIG_STRING, offsetof(T, tls_key), NULL, 0, 0,
+     "TLS private key (PEM) of tls_cert"},
     {"workers", CONFIG_INT, offsetof(T, workers), "2", 1, 256,
      "HTTP worker threads, one event loop each"},
     {"io_threads", CONFIG_INT, offsetof(T, io_threads), "2", 1, 256,
@@ -66,7 +70,8 @@ const struct config_entry pcpd_config_table[] = {
     {"node_id", CONFIG_STRING, offsetof(T, node_id), NULL, 0, 0,
      "id registered with pmsd (default: the advertised address)"},
     {"advertise", CONFIG_STRING, offsetof(T, advertise), NULL, 0, 0,
-     "host:port clients reach this node at (default: listen)"},
+     "host:port clients reach this node at (default: listen); https:// "
+     "is added with tls_cert"},
     {"zone", CONFIG_STRING, offsetof(T, zone), NULL, 0, 0,
      "zone (rack, room) registered with pmsd"},
     {NULL, 0, 0, NULL, 0, 0, NULL},
@@ -242,6 +247,39 @@ static int pcpd_config_opts(struct pcpd_config *c, struct pcpd_routes *r,
     return rc;
 }
 
+/* Both TLS files or neither; an advertise with a scheme must name what
+ * the listener speaks, or clients could not talk to the node. */
+static int pcpd_config_check_tls(const struct pcpd_config *c,
+                                 struct config_error *err)
+{
+    const char *a = c->advertise;
+    bool https;
+
+    if (!c->tls_cert != !c->tls_key) {
+        snprintf(err->text, sizeof(err->text),
+                 "TLS needs both tls_cert and tls_key (%s is missing)",
+                 c->tls_cert ? "tls_key" : "tls_cert");
+        return -EINVAL;
+    }
+    if (!a || !strstr(a, "://"))
+        return 0;
+    https = strncmp(a, "https://", 8) == 0;
+    if (!https && strncmp(a, "http://", 7) != 0) {
+        snprintf(err->text, sizeof(err->text),
+                 "advertise '%.200s': expected host:port, http://host:port "
+                 "or https://host:port",
+                 a);
+        return -EINVAL;
+    }
+    if (https != (c->tls_cert != NULL)) {
+        snprintf(err->text, sizeof(err->text),
+                 "advertise '%.200s': the listener speaks %s", a,
+                 c->tls_cert ? "HTTPS (tls_cert)" : "plain HTTP (no tls_cert)");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int pcpd_config_parse(struct pcpd_config *c, struct pcpd_routes *r, int argc,
                       char **argv, struct config_error *err)
 {
@@ -327,6 +365,8 @@ int pcpd_config_parse(struct pcpd_config *c, struct pcpd_routes *r, int argc,
                  "pms needs pms_credfile (the node user's key)");
         rc = -EINVAL;
     }
+    if (rc == 0)
+        rc = pcpd_config_check_tls(c, err);
     if (rc == 0 && c->low_pct > c->high_pct) {
         snprintf(err->text, sizeof(err->text), "low_pct > high_pct");
         rc = -EINVAL;

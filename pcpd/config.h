@@ -34,7 +34,9 @@ struct pcpd_tier_spec {
 };
 
 struct pcpd_config {
-    char *listen;             /* "127.0.0.1:7080" */
+    char *listen;   /* "127.0.0.1:7080" */
+    char *tls_cert; /* PEM chain; with tls_key, HTTPS (tls.h) */
+    char *tls_key;
     int64_t workers;          /* HTTP worker threads */
     int64_t io_threads;       /* disk pool threads */
     uint64_t http_timeout_ms; /* read/write idle timeout of a connection */
@@ -61,7 +63,7 @@ struct pcpd_config {
     char *pms_ca_file;       /* CA bundle for https:// pmsd */
     uint64_t pms_timeout_ms; /* one request to pmsd */
     char *node_id;           /* default: the advertised address */
-    char *advertise;         /* address clients use; default: listen */
+    char *advertise;         /* host:port clients use; default: listen */
     char *zone;
 
     struct pcpd_tier_spec tiers[PCPD_MAX_TIERS];

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/tls.h"
 #include "pcpd/pcpd.h"
 
 static const struct {
@@ -173,10 +174,21 @@ static void pcpd_http_dispatch_cb(struct evhttp_request *req, void *arg)
  * turns one 8 MiB sendfile into 512 trips round the loop. */
 #define PCPD_HTTP_MAX_WRITE (4u << 20)
 
+/*
+ * One bufferevent per accepted connection: a plain socket one, or with
+ * TLS an OpenSSL one in accepting mode. Replies reach it the same way
+ * either way: a hit's file segment is added to a fresh reply buffer, not
+ * to a socket's, so libevent maps the file (no sendfile chain, which
+ * SSL_write could not read) and the bytes are encrypted from the mapping.
+ * test_cluster_tls.py checks hits, ranged ones too, over TLS.
+ */
 static struct bufferevent *pcpd_http_bev_cb(struct event_base *base, void *arg)
 {
+    struct pcpd_worker *w = arg;
+    void *tls = w->pd->tls_ctx;
     struct bufferevent *bev =
-        bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+        tls ? tls_accept_bev(base, tls)
+            : bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 
     if (bev) {
         bufferevent_set_max_single_write(bev, PCPD_HTTP_MAX_WRITE);

@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "common/monotime.h"
+#include "common/tls.h"
 #include "pcpd/auth.h"
 #include "pcpd/pcpd.h"
 #include "pcpd/pms.h"
@@ -144,6 +145,30 @@ static void pcpd_main_cluster_free(struct pcpd *pd)
     pcpd_auth_free(pd->auth);
 }
 
+/* Builds and starts the node: workers (which accept with tls, a server
+ * context or NULL), then the pmsd thread. 0 or -errno with err filled. */
+static int pcpd_main_start(struct pcpd *pd, const struct pcpd_config *cfg,
+                           struct pcpd_routes *routes, void *tls, char *err,
+                           size_t errlen)
+{
+    int rc = pcpd_init(pd, cfg, routes, err, errlen);
+
+    /* After pcpd_init, which clears pd; before the workers run. */
+    pd->tls_ctx = tls;
+    if (rc < 0)
+        return rc;
+    if (cfg->pms && (rc = pcpd_main_cluster(pd, err, errlen)) < 0)
+        return rc;
+    rc = pcpd_start(pd, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (pd->pms && pcpd_pms_start(pd->pms) < 0) {
+        snprintf(err, errlen, "cannot start the pmsd thread");
+        return -EAGAIN;
+    }
+    return 0;
+}
+
 /* Runs the main loop until a stop signal and the drain are over. */
 static int pcpd_main_run(struct pcpd_main *m)
 {
@@ -174,6 +199,7 @@ int main(int argc, char **argv)
     struct config_error cerr = {{0}};
     struct pcpd pd;
     struct pcpd_main m = {0};
+    void *tls = NULL;
     char err[512] = "";
     int rc, status = 1;
 
@@ -199,18 +225,23 @@ int main(int argc, char **argv)
     }
     /* Before any thread: curl_global_init is not thread-safe. */
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (pcpd_init(&pd, &cfg, &routes, err, sizeof(err)) < 0 ||
-        (cfg.pms && pcpd_main_cluster(&pd, err, sizeof(err)) < 0) ||
-        pcpd_start(&pd, err, sizeof(err)) < 0 ||
-        (pd.pms && pcpd_pms_start(pd.pms) < 0)) {
-        log_errx("%s", err[0] ? err : "cannot start the pmsd thread");
+    /* Certificate and key first: a bad one stops pcpd before it opens
+     * its tiers or registers anywhere. */
+    if (cfg.tls_cert &&
+        tls_server_new(cfg.tls_cert, cfg.tls_key, &tls, err, sizeof(err)) < 0) {
+        log_errx("%s", err);
+        goto out_cfg;
+    }
+    if (pcpd_main_start(&pd, &cfg, &routes, tls, err, sizeof(err)) < 0) {
+        log_errx("%s", err);
         pcpd_main_cluster_stop(&pd);
         pcpd_fini(&pd);
         pcpd_main_cluster_free(&pd);
         goto out_cfg;
     }
-    log_notice("pcpd %s: serving on %s with %zu workers, %zu tiers, %s",
-               PCACHE_VERSION, cfg.listen, pd.nworkers, pd.tiers.n,
+    log_notice("pcpd %s: serving %s on %s with %zu workers, %zu tiers, %s",
+               PCACHE_VERSION, tls ? "HTTPS" : "HTTP", cfg.listen, pd.nworkers,
+               pd.tiers.n,
                cfg.pms ? "routes and tokens from pmsd"
                        : "routes from the config file");
     m.pd = &pd;
@@ -227,6 +258,7 @@ int main(int argc, char **argv)
     log_notice("pcpd: stopped");
     status = 0;
 out_cfg:
+    tls_server_free(tls); /* after pcpd_fini: no connection uses it */
     pcpd_routes_fini(&routes);
     pcpd_config_fini(&cfg);
     curl_global_cleanup();

@@ -22,9 +22,9 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/monotime.h"
+#include "common/tls.h"
 #include "pmsd/pmsd.h"
 #include "pmsd/store.h"
-#include "pmsd/tls.h"
 
 #define PMSD_KEY_FILE   "ed25519.pem"
 #define PMSD_ADMIN_FILE "admin.cred"
@@ -336,7 +336,7 @@ static void pmsd_main_fini(struct pmsd *pd)
         evhttp_free(pd->http);
     if (pd->tick_ev)
         event_free(pd->tick_ev);
-    pmsd_tls_free(pd->tls_ctx);
+    tls_server_free(pd->tls_ctx);
     if (pd->base)
         event_base_free(pd->base);
     if (pd->audit_fd >= 0)
@@ -366,10 +366,13 @@ static int pmsd_main_run(struct pmsd *pd, char *err, size_t errlen)
         return -ENOMEM;
     }
     pmsd_http_setup(pd);
-    if (pd->cfg->tls_cert &&
-        (rc = pmsd_tls_setup(pd->http, pd->cfg->tls_cert, pd->cfg->tls_key,
-                             &pd->tls_ctx, err, errlen)) < 0)
-        return rc;
+    if (pd->cfg->tls_cert) {
+        rc = tls_server_new(pd->cfg->tls_cert, pd->cfg->tls_key, &pd->tls_ctx,
+                            err, errlen);
+        if (rc < 0)
+            return rc;
+        evhttp_set_bevcb(pd->http, tls_accept_bev, pd->tls_ctx);
+    }
     rc = pmsd_main_listen(pd, err, errlen);
     if (rc < 0)
         return rc;

@@ -194,9 +194,15 @@ static int pmsd_node_check(const json_t *body, struct pmsd_error *err)
         if (id[i] <= ' ' || id[i] == '/' || id[i] == 0x7f)
             return pmsd_fail(err, -EINVAL, "node: bad id '%.64s'", id);
     }
+    /* Clients use the address as it is: a TLS node says https://. */
+    if (strncmp(addr, "https://", 8) == 0)
+        addr += 8;
+    else if (strncmp(addr, "http://", 7) == 0)
+        addr += 7;
     colon = strrchr(addr, ':');
     if (!colon || colon == addr || !colon[1] || strpbrk(addr, " /\t\r\n"))
-        return pmsd_fail(err, -EINVAL, "node: address must be host:port");
+        return pmsd_fail(err, -EINVAL,
+                         "node: address must be [http(s)://]host:port");
     tiers = json_object_get(body, "tiers");
     json_array_foreach(tiers, i, t)
     {

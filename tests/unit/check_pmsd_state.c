@@ -10,6 +10,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,6 +181,35 @@ START_TEST(test_node_validation)
         ck_assert_msg(reg(bad[i], 0, &ch) == -EINVAL, "%s", bad[i]);
     ck_assert_uint_eq(st.nnodes, 0);
     ck_assert_uint_eq(st.epoch, 0);
+}
+END_TEST
+
+/* A TLS node registers https://host:port, which clients use as it is. */
+START_TEST(test_node_address_schemes)
+{
+    static const char *const good[] = {"h:1", "https://h:2", "http://h:3",
+                                       "[::1]:4", "https://[::1]:5"};
+    static const char *const bad[] = {
+        "https://",      "https://h",          "https://:1", "ftp://h:1",
+        "https://h:1/x", "https:/h:1",         "h:1/",       "https://h:",
+        "https://h :1",  "http://https://h:1",
+    };
+    char text[128];
+    bool ch;
+    int i;
+
+    for (i = 0; i < NELEM(good); i++) {
+        snprintf(text, sizeof(text), "{\"id\":\"n%d\",\"address\":\"%s\"}", i,
+                 good[i]);
+        ck_assert_msg(reg(text, 0, &ch) == 0, "%s", good[i]);
+        ck_assert_str_eq(st.nodes[i].address, good[i]);
+    }
+    for (i = 0; i < NELEM(bad); i++) {
+        snprintf(text, sizeof(text), "{\"id\":\"b%d\",\"address\":\"%s\"}", i,
+                 bad[i]);
+        ck_assert_msg(reg(text, 0, &ch) == -EINVAL, "%s", bad[i]);
+    }
+    ck_assert_uint_eq(st.nnodes, NELEM(good));
 }
 END_TEST
 
@@ -481,6 +511,7 @@ static Suite *pmsd_state_suite(void)
     tcase_add_checked_fixture(tc, state_setup, state_teardown);
     tcase_add_test(tc, test_membership_epoch);
     tcase_add_test(tc, test_node_validation);
+    tcase_add_test(tc, test_node_address_schemes);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("config");
