@@ -115,3 +115,53 @@ void pcpd_admin_status(struct pcpd_worker *w, struct evhttp_request *req)
     json_decref(j);
     pcpd_http_done(pd, 200);
 }
+
+json_t *pcpd_admin_report(struct pcpd *pd)
+{
+    const struct pcpd_metrics *m = &pd->metrics;
+    size_t k = (size_t)pd->cfg->hot_k, n, i;
+    struct pcpd_hot_item *v = xcalloc(k ? k : 1, sizeof(*v));
+    json_t *tiers = json_array(), *pbs = json_object(), *hot = json_array();
+    uint64_t served = __atomic_load_n(&m->bytes_served_miss, __ATOMIC_RELAXED);
+    struct store_stats st;
+
+    for (i = 0; i < pd->tiers.n; i++) {
+        struct pcpd_tier *t = &pd->tiers.v[i];
+
+        store_get_stats(t->store, &st);
+        served += __atomic_load_n(&t->hit_bytes, __ATOMIC_RELAXED);
+        json_array_append_new(tiers,
+                              json_pack("{s:s, s:I, s:I, s:I}", "name", t->name,
+                                        "capacity", (json_int_t)st.capacity,
+                                        "used", (json_int_t)st.used_bytes,
+                                        "chunks", (json_int_t)st.chunks));
+    }
+    for (i = 0; i < PCPD_PB_SLOTS; i++) {
+        const struct pcpd_pbstat *s = &pd->pbstats[i];
+
+        if (!__atomic_load_n(&s->used, __ATOMIC_ACQUIRE))
+            break;
+        json_object_set_new(
+            pbs, s->name,
+            json_pack(
+                "{s:I, s:I}", "bytes_served",
+                (json_int_t)__atomic_load_n(&s->served, __ATOMIC_RELAXED),
+                "backend_bytes",
+                (json_int_t)__atomic_load_n(&s->fetched, __ATOMIC_RELAXED)));
+    }
+    n = pcpd_hot_top(pd->hot, v, k, NULL);
+    for (i = 0; i < n && i < 10; i++)
+        json_array_append_new(hot, json_pack("{s:s, s:I}", "name", v[i].label,
+                                             "count", (json_int_t)v[i].count));
+    free(v);
+    return json_pack(
+        "{s:{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}}", "stats", "chunk_hits",
+        (json_int_t)__atomic_load_n(&m->chunk_hits, __ATOMIC_RELAXED),
+        "chunk_misses",
+        (json_int_t)__atomic_load_n(&m->chunk_misses, __ATOMIC_RELAXED),
+        "chunk_joins",
+        (json_int_t)__atomic_load_n(&m->chunk_joins, __ATOMIC_RELAXED),
+        "bytes_served", (json_int_t)served, "backend_bytes",
+        (json_int_t)__atomic_load_n(&m->backend_bytes, __ATOMIC_RELAXED),
+        "tiers", tiers, "pbuckets", pbs, "hot", hot);
+}

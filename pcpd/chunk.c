@@ -65,6 +65,7 @@ static const char *const pcpd_creq_state_names[] = {"waiting", "streaming",
 /* One chunk request served from a flight. Owned by its worker's loop. */
 struct pcpd_creq {
     struct pcpd_worker *w;
+    size_t pb; /* pbstats slot */
     struct evhttp_request *req;
     struct evhttp_connection *conn;
     struct pcpd_flight *flight; /* a reference */
@@ -83,6 +84,7 @@ struct pcpd_creq {
 /* One backend GET; owned by the worker that started it. */
 struct pcpd_fetch {
     struct pcpd_worker *w;
+    size_t pb;                  /* pbstats slot */
     struct pcpd_flight *flight; /* a reference */
     struct s3_sink sink;
     char etag[PCPD_ETAG_MAX + 3];
@@ -159,6 +161,7 @@ static void pcpd_reply_rc(struct pcpd *pd, struct evhttp_request *req, int rc,
 /* A hit found in a tier: what to send, and from where. */
 struct pcpd_hit {
     struct pcpd_worker *w;
+    size_t pb;                 /* pbstats slot */
     struct pcpd_defer defer;   /* while the pool checks the blocks */
     struct pcpd_chunk_ref ref; /* owned: for a refetch after -EIO */
     struct chunk_id id;
@@ -219,9 +222,10 @@ static void pcpd_chunk_maybe_promote(struct pcpd *pd, size_t tier,
  * the reply takes a reference to its segment) or else from fd (handed to
  * the reply). */
 static void pcpd_hit_reply(struct pcpd_worker *w, struct evhttp_request *req,
-                           size_t tier, const struct chunk_id *id, bool ranged,
-                           struct pcpd_fdc_entry *e, int fd, uint64_t data_off,
-                           uint64_t len, uint64_t off, uint64_t n)
+                           size_t pb, size_t tier, const struct chunk_id *id,
+                           bool ranged, struct pcpd_fdc_entry *e, int fd,
+                           uint64_t data_off, uint64_t len, uint64_t off,
+                           uint64_t n)
 {
     struct pcpd *pd = w->pd;
     int status = ranged ? 206 : 200;
@@ -251,6 +255,7 @@ static void pcpd_hit_reply(struct pcpd_worker *w, struct evhttp_request *req,
     evbuffer_free(b);
     PCPD_COUNT(pd, chunk_hits, 1);
     __atomic_add_fetch(&pd->tiers.v[tier].hit_bytes, n, __ATOMIC_RELAXED);
+    PCPD_PB_COUNT(pd, pb, served, n);
     pcpd_http_done(pd, status);
     pcpd_chunk_maybe_promote(pd, tier, id);
 }
@@ -264,8 +269,8 @@ static void pcpd_hit_send(struct pcpd_hit *h, struct evhttp_request *req)
     if (h->tier == 0 && h->have_st)
         e = pcpd_fdc_insert(h->w->fdc, &h->id, h->fd, h->data_off, h->len,
                             &h->st, &h->checked, h->off, h->n, monotime_ms());
-    pcpd_hit_reply(h->w, req, h->tier, &h->id, h->ranged, e, e ? -1 : h->fd,
-                   h->data_off, h->len, h->off, h->n);
+    pcpd_hit_reply(h->w, req, h->pb, h->tier, &h->id, h->ranged, e,
+                   e ? -1 : h->fd, h->data_off, h->len, h->off, h->n);
     pcpd_chunk_ref_fini(&h->ref);
     free(h);
 }
@@ -308,7 +313,7 @@ static void pcpd_hit_verify_done_cb(void *arg)
  * dropped if stale; nothing sent).
  */
 static int pcpd_chunk_hit_cached(struct pcpd_worker *w,
-                                 struct evhttp_request *req,
+                                 struct evhttp_request *req, size_t pb,
                                  const struct chunk_id *id, bool ranged,
                                  const struct pcpd_range *range)
 {
@@ -350,7 +355,8 @@ static int pcpd_chunk_hit_cached(struct pcpd_worker *w,
         pcpd_fdc_mark(e, off, n);
     }
     __atomic_add_fetch(&pd->tiers.v[0].hits, 1, __ATOMIC_RELAXED);
-    pcpd_hit_reply(w, req, 0, id, ranged, e, -1, e->data_off, e->len, off, n);
+    pcpd_hit_reply(w, req, pb, 0, id, ranged, e, -1, e->data_off, e->len, off,
+                   n);
     return 0;
 stale:
     pcpd_fdc_drop(w->fdc, e);
@@ -367,10 +373,11 @@ static int pcpd_chunk_hit(struct pcpd_worker *w, struct evhttp_request *req,
                           bool ranged, const struct pcpd_range *range)
 {
     struct pcpd *pd = w->pd;
+    size_t pb = pcpd_pbstat_slot(pd, ref->pbucket);
     struct pcpd_hit *h;
     int rc;
 
-    if (pcpd_chunk_hit_cached(w, req, id, ranged, range) == 0)
+    if (pcpd_chunk_hit_cached(w, req, pb, id, ranged, range) == 0)
         return 0;
     /* Opened unchecked (header and size only): the file's identity is
      * taken before its blocks are checked, so the file cache never trusts
@@ -383,6 +390,7 @@ static int pcpd_chunk_hit(struct pcpd_worker *w, struct evhttp_request *req,
         return rc;
     }
     h->w = w;
+    h->pb = pb;
     h->id = *id;
     h->ranged = ranged;
     if (ranged)
@@ -428,6 +436,7 @@ static int pcpd_fetch_sink_cb(const void *data, size_t len, void *arg)
     struct pcpd_fetch *ft = arg;
 
     PCPD_COUNT(ft->w->pd, backend_bytes, len);
+    PCPD_PB_COUNT(ft->w->pd, ft->pb, fetched, len);
     return pcpd_flight_append(ft->flight, data, len);
 }
 
@@ -516,6 +525,7 @@ static void pcpd_fetch_start(struct pcpd_worker *w, struct pcpd_flight *f,
     struct pcpd_fetch *ft = xcalloc(1, sizeof(*ft));
 
     ft->w = w;
+    ft->pb = pcpd_pbstat_slot(pd, ref->pbucket);
     ft->flight = f; /* the caller's reference, handed over */
     if (ref->etag[0] == '"')
         snprintf(ft->etag, sizeof(ft->etag), "%s", ref->etag);
@@ -577,6 +587,7 @@ static void pcpd_creq_send(struct pcpd_creq *c, size_t received)
     evbuffer_add_reference(b, f->data + c->sent, (size_t)(upto - c->sent),
                            pcpd_creq_unref_cb, f);
     PCPD_COUNT(c->w->pd, bytes_served_miss, upto - c->sent);
+    PCPD_PB_COUNT(c->w->pd, c->pb, served, upto - c->sent);
     c->sent = upto;
     evhttp_send_reply_chunk(c->req, b);
     evbuffer_free(b);
@@ -613,7 +624,12 @@ static bool pcpd_creq_start(struct pcpd_creq *c, enum pcpd_flight_state st,
         c->end = off + n;
         c->status = 206;
     } else {
-        if (st != PCPD_FLIGHT_DONE && received == 0)
+        /* Over TLS a whole chunk goes out in one piece once it is in:
+         * libevent 2.1's OpenSSL bufferevent runs its write callback
+         * deferred, so a streamed reply's evhttp_send_reply_end can take
+         * an "all written" from before its last pieces were added, and
+         * evhttp then stops writing the tail (test_cluster_tls.py). */
+        if (st != PCPD_FLIGHT_DONE && (received == 0 || pd->tls_ctx))
             return false;
         c->status = 200;
         c->end = st == PCPD_FLIGHT_DONE ? received : UINT64_MAX;
@@ -689,12 +705,13 @@ static void pcpd_creq_progress_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Attaches the request to flight f (a reference handed over). */
 static void pcpd_creq_wait(struct pcpd_worker *w, struct evhttp_request *req,
-                           struct pcpd_flight *f, bool joined, bool ranged,
-                           const struct pcpd_range *range)
+                           size_t pb, struct pcpd_flight *f, bool joined,
+                           bool ranged, const struct pcpd_range *range)
 {
     struct pcpd_creq *c = xcalloc(1, sizeof(*c));
 
     c->w = w;
+    c->pb = pb;
     c->req = req;
     c->conn = evhttp_request_get_connection(req);
     c->flight = f;
@@ -769,7 +786,8 @@ static void pcpd_chunk_miss(struct pcpd_worker *w, struct evhttp_request *req,
     } else {
         PCPD_COUNT(pd, chunk_joins, 1);
     }
-    pcpd_creq_wait(w, req, f, !created, ranged, range);
+    pcpd_creq_wait(w, req, pcpd_pbstat_slot(w->pd, ref->pbucket), f, !created,
+                   ranged, range);
 }
 
 void pcpd_chunk_handle(struct pcpd_worker *w, struct evhttp_request *req,

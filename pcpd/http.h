@@ -73,6 +73,10 @@ void pcpd_chunk_handle(struct pcpd_worker *w, struct evhttp_request *req,
                        const char *path);
 void pcpd_admin_metrics(struct pcpd_worker *w, struct evhttp_request *req);
 void pcpd_admin_status(struct pcpd_worker *w, struct evhttp_request *req);
+/* The statistics a heartbeat reports to pmsd ({"stats": ...}, the format
+ * of docs/protocol.md), owned by the caller. Any thread. */
+struct json_t;
+struct json_t *pcpd_admin_report(struct pcpd *pd);
 /* /v1/meta/{pbucket}[/{key}]: the metadata proxy (meta.c). */
 void pcpd_meta_handle(struct pcpd_worker *w, struct evhttp_request *req,
                       const char *path);

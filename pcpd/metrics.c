@@ -6,7 +6,9 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/buf.h"
 #include "common/mem.h"
@@ -162,6 +164,36 @@ static void pcpd_metrics_hot(struct pcpd *pd, struct buf *b)
         buf_appendf(b, "\"} %" PRIu64 "\n", v[i].count);
     }
     free(v);
+}
+
+size_t pcpd_pbstat_slot(struct pcpd *pd, const char *pbucket)
+{
+    size_t i;
+
+    for (i = 0; i < PCPD_PB_SLOTS; i++) {
+        if (!__atomic_load_n(&pd->pbstats[i].used, __ATOMIC_ACQUIRE))
+            break;
+        if (strcmp(pd->pbstats[i].name, pbucket) == 0)
+            return i;
+    }
+    pthread_mutex_lock(&pd->pbstats_lock);
+    for (i = 0; i < PCPD_PB_SLOTS - 1; i++) {
+        struct pcpd_pbstat *s = &pd->pbstats[i];
+
+        if (s->used && strcmp(s->name, pbucket) == 0)
+            break;
+        if (!s->used) {
+            snprintf(s->name, sizeof(s->name), "%s", pbucket);
+            __atomic_store_n(&s->used, true, __ATOMIC_RELEASE);
+            break;
+        }
+    }
+    if (i == PCPD_PB_SLOTS - 1 && !pd->pbstats[i].used) {
+        snprintf(pd->pbstats[i].name, sizeof(pd->pbstats[i].name), "*");
+        __atomic_store_n(&pd->pbstats[i].used, true, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&pd->pbstats_lock);
+    return i;
 }
 
 int pcpd_metrics_render(struct pcpd *pd, struct buf *b)

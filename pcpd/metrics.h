@@ -54,8 +54,28 @@ struct pcpd_metrics {
     uint64_t lat_count;
 };
 
+/*
+ * Bytes per pbucket, for the heartbeat's report (pmsd's status page:
+ * egress avoided per pbucket). A slot is claimed for a pbucket name on
+ * first use and kept (names are few); past PCPD_PB_SLOTS names, the last
+ * slot counts every other pbucket ("*").
+ */
+#define PCPD_PB_SLOTS 64
+
+struct pcpd_pbstat {
+    char name[64];    /* set once under pbstats_lock, then read-only */
+    bool used;        /* atomic (release after name is written) */
+    uint64_t served;  /* atomic: chunk bytes sent to clients */
+    uint64_t fetched; /* atomic: chunk bytes received from backends */
+};
+
 #define PCPD_COUNT(pd, field, n)                                               \
     __atomic_add_fetch(&(pd)->metrics.field, (n), __ATOMIC_RELAXED)
+
+/* The pbstats slot of pbucket (claimed on first use); any thread. */
+size_t pcpd_pbstat_slot(struct pcpd *pd, const char *pbucket);
+#define PCPD_PB_COUNT(pd, slot, field, n)                                      \
+    __atomic_add_fetch(&(pd)->pbstats[slot].field, (n), __ATOMIC_RELAXED)
 
 /* Records one backend GET of ns nanoseconds. */
 void pcpd_metrics_latency(struct pcpd *pd, uint64_t ns);

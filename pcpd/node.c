@@ -179,6 +179,7 @@ int pcpd_init(struct pcpd *pd, const struct pcpd_config *cfg,
     pd->cfg = cfg;
     pd->listen_fd = -1;
     pthread_mutex_init(&pd->slot_lock, NULL);
+    pthread_mutex_init(&pd->pbstats_lock, NULL);
     rc = pcpd_routes_publish(pd, routes, false, err, errlen);
     if (rc < 0)
         return rc;
@@ -277,6 +278,7 @@ void pcpd_fini(struct pcpd *pd)
     free(pd->workers);
     pcpd_slots_free(pd);
     pthread_mutex_destroy(&pd->slot_lock);
+    pthread_mutex_destroy(&pd->pbstats_lock);
     if (pd->listen_fd >= 0)
         close(pd->listen_fd);
     pcpd_flights_free(pd->flights);

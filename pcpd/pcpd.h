@@ -100,9 +100,15 @@ struct pcpd {
     struct pcpd_uploads *uploads;  /* parts staged for multipart uploads */
     struct pcpd_warmups *warmups;
     struct pcpd_metrics metrics; /* atomics */
-    struct pcpd_worker *workers; /* owned array */
+    struct pcpd_pbstat pbstats[PCPD_PB_SLOTS];
+    pthread_mutex_t pbstats_lock; /* claiming a slot */
+    struct pcpd_worker *workers;  /* owned array */
     size_t nworkers;
     int listen_fd;
+    /* SSL_CTX of the listener when tls_cert is set (common/tls.h), else
+     * NULL. main.c's: set before the workers start, freed after they
+     * are gone; the workers read it for every connection they accept. */
+    void *tls_ctx;
     int64_t inflight; /* atomic: HTTP requests not yet answered in full */
     int64_t jobs;     /* atomic: flights and tier copies not yet done */
     bool stopping;    /* atomic */

@@ -35,6 +35,7 @@
 #include "common/monotime.h"
 #include "common/token.h"
 #include "pcpd/auth.h"
+#include "pcpd/http.h"
 #include "pcpd/pcpd.h"
 
 #define PCPD_PMS_MAX_REPLY   (4u << 20) /* a node config with 256 pbuckets */
@@ -342,14 +343,16 @@ static int pcpd_pms_heartbeat(struct pcpd_pms *p, struct pcpd_pms_peer *peer,
                               bool *changed)
 {
     char *path, *id = curl_easy_escape(p->curl, p->node_id, 0);
+    json_t *j = NULL, *report = pcpd_admin_report(p->pd);
     const char *v;
-    json_t *j = NULL;
     long status;
     int rc;
 
+    /* Each heartbeat carries the node's statistics (the status page). */
     path = xasprintf("/v1/nodes/%s/heartbeat", id);
     curl_free(id);
-    rc = pcpd_pms_call(p, peer, "PUT", path, NULL, true, &status, &j);
+    rc = pcpd_pms_call(p, peer, "PUT", path, report, true, &status, &j);
+    json_decref(report);
     free(path);
     if (rc == 0 && status == 404) {
         log_notice("pms: %s does not know this node: registering again",
@@ -494,12 +497,25 @@ static int pcpd_pms_parse_addrs(struct pcpd_pms *p, const char *list, char *err,
     return rc;
 }
 
+/* The address registered with pmsd, which clients use as it is:
+ * host:port, or https://host:port when the listener speaks TLS; an
+ * advertise with a scheme is taken as given. */
+static char *pcpd_pms_address(const struct pcpd_config *cfg)
+{
+    const char *a = cfg->advertise ? cfg->advertise : cfg->listen;
+
+    if (cfg->tls_cert && !strstr(a, "://"))
+        return xasprintf("https://%s", a);
+    return xstrdup(a);
+}
+
 int pcpd_pms_new(struct pcpd *pd, struct pcpd_pms **out, char *err,
                  size_t errlen)
 {
     struct pcpd_pms *p = xcalloc(1, sizeof(*p));
     const struct pcpd_config *cfg = pd->cfg;
     pthread_condattr_t ca;
+    const char *scheme;
     char msg[256];
     int rc;
 
@@ -521,8 +537,12 @@ int pcpd_pms_new(struct pcpd *pd, struct pcpd_pms **out, char *err,
         return -EINVAL;
     }
     p->creds_ok = true;
-    p->address = xstrdup(cfg->advertise ? cfg->advertise : cfg->listen);
-    p->node_id = xstrdup(cfg->node_id ? cfg->node_id : p->address);
+    p->address = pcpd_pms_address(cfg);
+    /* Node ids have no '/': the default is the address without scheme. */
+    scheme = strstr(p->address, "://");
+    p->node_id = xstrdup(cfg->node_id ? cfg->node_id
+                         : scheme     ? scheme + 3
+                                      : p->address);
     p->curl = curl_easy_init();
     if (!p->curl) {
         snprintf(err, errlen, "pms: cannot make a curl handle");

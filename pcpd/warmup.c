@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/monotime.h"
+#include "common/placement.h"
 #include "common/s3.h"
 #include "pcpd/flight.h"
 #include "pcpd/http.h"
@@ -69,6 +70,9 @@ struct pcpd_warmup {
     size_t nitems;
     uint64_t chunk_size;
     int parallel;
+    /* Cluster-wide warmups: only the chunks this node owns among nodes. */
+    struct placement owners;
+    size_t self; /* index of this node in owners; SIZE_MAX: every chunk */
     double t0;
     /* Atomics: */
     size_t next; /* next item to take */
@@ -100,6 +104,7 @@ static void pcpd_warmup_free(struct pcpd_warmup *w)
     free(w->keys);
     free(w->items);
     free(w->prefix);
+    placement_fini(&w->owners);
     free(w);
 }
 
@@ -400,6 +405,20 @@ static void pcpd_warmup_head_keys(struct pcpd_warmup *w)
     }
 }
 
+/* Whether chunk index of k is this node's to load. */
+static bool pcpd_warmup_mine(const struct pcpd_warmup *w,
+                             const struct pcpd_warm_key *k, uint64_t index)
+{
+    struct chunk_id id;
+    size_t owner;
+
+    if (w->self == SIZE_MAX)
+        return true;
+    chunk_id_make(&id, w->pbucket, k->key, k->etag, index, w->chunk_size);
+    return placement_rank_chunk(&w->owners, &id, &owner, 1) == 1 &&
+           owner == w->self;
+}
+
 static void pcpd_warmup_plan_job(void *arg)
 {
     struct pcpd_warmup *w = arg;
@@ -422,6 +441,8 @@ static void pcpd_warmup_plan_job(void *arg)
             continue;
         n = (w->keys[i].size + w->chunk_size - 1) / w->chunk_size;
         for (j = 0; j < n && w->nitems < PCPD_WARMUP_MAX_CHUNKS; j++) {
+            if (!pcpd_warmup_mine(w, &w->keys[i], j))
+                continue;
             if (w->nitems % 1024 == 0)
                 w->items =
                     xrealloc(w->items, (w->nitems + 1024) * sizeof(*w->items));
@@ -463,6 +484,50 @@ fail:
 
 /* ---- The handler (worker loop) ---------------------------------------- */
 
+/*
+ * "nodes": [ids], "self": id: a warmup sent to every node of a cluster,
+ * where each loads the chunks it owns by rendezvous hashing over nodes
+ * (common/placement.h), as clients place their reads.
+ */
+static int pcpd_warmup_parse_owners(struct pcpd_warmup *w, json_t *j, char *msg,
+                                    size_t msglen)
+{
+    json_t *nodes = json_object_get(j, "nodes"), *it;
+    const char *self = json_string_value(json_object_get(j, "self"));
+    const char **ids;
+    size_t i, n = json_array_size(nodes);
+
+    w->self = SIZE_MAX;
+    if (!nodes && !self)
+        return 0;
+    if (!json_is_array(nodes) || n == 0 || n > 1024 || !self) {
+        snprintf(msg, msglen,
+                 "\"nodes\": [1..1024 ids] and \"self\" go "
+                 "together");
+        return -EINVAL;
+    }
+    ids = xcalloc(n, sizeof(*ids));
+    json_array_foreach(nodes, i, it)
+    {
+        ids[i] = json_string_value(it);
+        if (!ids[i] || !*ids[i]) {
+            free(ids);
+            snprintf(msg, msglen, "nodes[%zu]: not a node id", i);
+            return -EINVAL;
+        }
+        if (strcmp(ids[i], self) == 0)
+            w->self = i;
+    }
+    if (w->self == SIZE_MAX) {
+        free(ids);
+        snprintf(msg, msglen, "self is not in nodes");
+        return -EINVAL;
+    }
+    placement_set(&w->owners, ids, n);
+    free(ids);
+    return 0;
+}
+
 /* Fills w from the JSON request. 0 or -EINVAL with msg. */
 static int pcpd_warmup_parse(struct pcpd *pd, struct pcpd_warmup *w, json_t *j,
                              char *msg, size_t msglen)
@@ -500,6 +565,8 @@ static int pcpd_warmup_parse(struct pcpd *pd, struct pcpd_warmup *w, json_t *j,
     w->parallel = par > 0 && par < pd->cfg->warmup_parallel
                       ? (int)par
                       : (int)pd->cfg->warmup_parallel;
+    if (pcpd_warmup_parse_owners(w, j, msg, msglen) < 0)
+        return -EINVAL;
     if (prefix) {
         w->prefix = xstrdup(json_string_value(prefix));
         return 0;
@@ -551,6 +618,8 @@ void pcpd_warmup_handle(struct pcpd_worker *w, struct evhttp_request *req)
     wu = xcalloc(1, sizeof(*wu));
     wu->pd = pd;
     wu->t0 = monotime_sec();
+    wu->self = SIZE_MAX;
+    placement_init(&wu->owners);
     rc = pcpd_warmup_parse(pd, wu, j, msg, sizeof(msg));
     json_decref(j);
     if (rc == 0 && pcpd_auth_check(pd, req, wu->pbucket,
