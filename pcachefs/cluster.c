@@ -85,6 +85,7 @@ struct cluster {
     int64_t token_iat, token_exp; /* under lock */
     struct token scopes;          /* under lock: the token's payload */
     struct cl_nodes *nodes;       /* under lock; a reference */
+    uint64_t epoch;               /* atomic: the epoch of nodes */
     struct cl_job *qhead, *qtail; /* under lock */
     size_t qlen;
     bool stop; /* under lock; read unlocked by curl progress callbacks */
@@ -186,6 +187,7 @@ static void cl_nodes_publish(struct cluster *c, struct cl_nodes *ns)
         }
     }
     c->nodes = ns;
+    __atomic_store_n(&c->epoch, ns->epoch, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&c->lock);
     if (!old || old->epoch != ns->epoch || old->n != ns->n)
         log_info("cluster: %zu live nodes (epoch %llu)", ns->n,
@@ -246,13 +248,49 @@ static size_t cl_write_cb(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* What a transfer's progress callback checks. */
+struct cl_xfer {
+    struct cluster *c;
+    const char *node; /* the node asked, or NULL (pmsd) */
+    uint64_t epoch;   /* the node list's epoch when it was known live */
+};
+
+/* Whether node is still in the live list (a new epoch came). */
+static bool cl_node_live(struct cluster *c, const char *node)
+{
+    bool live = false;
+    size_t i;
+
+    pthread_mutex_lock(&c->lock);
+    for (i = 0; c->nodes && i < c->nodes->n && !live; i++)
+        live = strcmp(c->nodes->ids[i], node) == 0;
+    pthread_mutex_unlock(&c->lock);
+    return live;
+}
+
 static int cl_progress_cb(void *arg, curl_off_t dt, curl_off_t dn,
                           curl_off_t ut, curl_off_t un)
 {
-    struct cluster *c = arg;
+    struct cl_xfer *x = arg;
+    uint64_t epoch;
 
     /* Ends a parked long-poll at once on cluster_free. */
-    return __atomic_load_n(&c->stop, __ATOMIC_RELAXED) ? 1 : 0;
+    if (__atomic_load_n(&x->c->stop, __ATOMIC_RELAXED))
+        return 1;
+    /* A node that left the live set (pmsd saw it miss its heartbeats:
+     * dead, or cut off) is given up at once, not after the stall
+     * timeout: the request goes to the next node. */
+    epoch = __atomic_load_n(&x->c->epoch, __ATOMIC_ACQUIRE);
+    if (x->node && epoch != x->epoch) {
+        if (!cl_node_live(x->c, x->node)) {
+            log_info("cluster: node %s left the live set: its request is "
+                     "given up",
+                     x->node);
+            return 1;
+        }
+        x->epoch = epoch;
+    }
+    return 0;
 }
 
 /* A raw request body (cluster_call), fed to libcurl by cl_read_cb. */
@@ -291,12 +329,14 @@ static size_t cl_read_cb(char *out, size_t size, size_t n, void *arg)
  * its headers and raw body. 0 with *status (any status), -ECONNREFUSED
  * (nothing reached the server) or -EIO (no answer).
  */
-static int cl_perform(struct cluster *c, CURL *h, const char *method,
-                      const char *url, const char *auth, const char *range,
-                      const char *json, const struct cluster_call *call,
-                      struct cl_sink *sink, long *status, uint64_t timeout_ms)
+static int cl_perform(struct cluster *c, CURL *h, const char *node,
+                      const char *method, const char *url, const char *auth,
+                      const char *range, const char *json,
+                      const struct cluster_call *call, struct cl_sink *sink,
+                      long *status, uint64_t timeout_ms)
 {
     struct cl_source src = {.call = call};
+    struct cl_xfer x = {c, node, __atomic_load_n(&c->epoch, __ATOMIC_ACQUIRE)};
     struct curl_slist *hdrs = NULL;
     size_t i;
     CURLcode cc;
@@ -330,7 +370,7 @@ static int cl_perform(struct cluster *c, CURL *h, const char *method,
     curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, cl_progress_cb);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
@@ -408,8 +448,8 @@ static int cl_pms_call(struct cluster *c, CURL *h, const char *method,
         free(p);
         url = xasprintf("%s%s", c->pms[k], path);
         buf_init(&b, CL_MAX_REPLY);
-        rc = auth ? cl_perform(c, h, method, url, auth, NULL, body, NULL, &sink,
-                               status, timeout_ms)
+        rc = auth ? cl_perform(c, h, NULL, method, url, auth, NULL, body, NULL,
+                               &sink, status, timeout_ms)
                   : -EINVAL;
         if (rc == 0) {
             *reply = b.len ? json_loadb(b.data, b.len, 0, NULL) : NULL;
@@ -639,11 +679,20 @@ static char *cl_chunk_path(CURL *h, const struct cluster *c,
     return p;
 }
 
+/* The URL of path on a node: its address as pmsd has it when that has a
+ * scheme (a TLS node registers https://host:port), else http://. */
+static char *cl_node_url(const char *addr, const char *path)
+{
+    return strstr(addr, "://") ? xasprintf("%s%s", addr, path)
+                               : xasprintf("http://%s%s", addr, path);
+}
+
 /* One node: 0 (done), or -errno: -EAGAIN means "try the next node". */
 static int cl_fetch_one(struct cluster *c, CURL *h, struct cl_job *j,
-                        const char *addr, const char *path, size_t *got)
+                        const char *node, const char *addr, const char *path,
+                        size_t *got)
 {
-    char range[96], *url = xasprintf("http://%s%s", addr, path), *auth;
+    char range[96], *url = cl_node_url(addr, path), *auth;
     struct cl_sink sink = {.mem = j->buf, .cap = j->len};
     long status = 0;
     int rc, tries;
@@ -654,7 +703,7 @@ static int cl_fetch_one(struct cluster *c, CURL *h, struct cl_job *j,
     for (tries = 0; tries < 2; tries++) {
         sink.got = 0;
         auth = cl_bearer_header(c);
-        rc = cl_perform(c, h, "GET", url, auth, range, NULL, NULL, &sink,
+        rc = cl_perform(c, h, node, "GET", url, auth, range, NULL, NULL, &sink,
                         &status, c->timeout_ms);
         free(auth);
         if (rc == 0 && status == 401 && tries == 0) {
@@ -709,7 +758,7 @@ static int cl_fetch(struct cluster *c, CURL *h, struct cl_job *j, size_t *got)
     path = cl_chunk_path(h, c, j);
     for (i = 0; i < ns->n; i++) {
         k = order[i];
-        rc = cl_fetch_one(c, h, j, ns->addrs[k], path, got);
+        rc = cl_fetch_one(c, h, j, ns->ids[k], ns->addrs[k], path, got);
         if (rc != -EAGAIN)
             break;
         __atomic_store_n(&ns->bad[k], monotime_ms() + CLUSTER_NODE_PENALTY_MS,
@@ -885,15 +934,15 @@ static int cl_call_one(struct cluster *c, CURL *h, const char *addr,
                        const struct cluster_call *call, struct buf *b,
                        long *status)
 {
-    char *url = xasprintf("http://%s%s", addr, call->path), *auth;
+    char *url = cl_node_url(addr, call->path), *auth;
     struct cl_sink sink = {.b = b};
     int rc, tries;
 
     for (tries = 0; tries < 2; tries++) {
         buf_reset(b);
         auth = cl_bearer_header(c);
-        rc = cl_perform(c, h, call->method, url, auth, NULL, NULL, call, &sink,
-                        status, c->timeout_ms);
+        rc = cl_perform(c, h, NULL, call->method, url, auth, NULL, NULL, call,
+                        &sink, status, c->timeout_ms);
         free(auth);
         if (rc == 0 && *status == 401 && tries == 0) {
             char err[256];
@@ -1162,4 +1211,28 @@ void cluster_free(struct cluster *c)
     pthread_cond_destroy(&c->qcond);
     pthread_mutex_destroy(&c->lock);
     free(c);
+}
+
+size_t cluster_nodes(struct cluster *c, char ***ids, char ***addrs)
+{
+    struct cl_nodes *ns = cl_nodes_get(c);
+    size_t i, n = ns ? ns->n : 0;
+
+    *ids = xcalloc(n + 1, sizeof(char *));
+    *addrs = xcalloc(n + 1, sizeof(char *));
+    for (i = 0; i < n; i++) {
+        (*ids)[i] = xstrdup(ns->ids[i]);
+        (*addrs)[i] = xstrdup(ns->addrs[i]);
+    }
+    cl_nodes_put(c, ns);
+    return n;
+}
+
+void cluster_strv_free(char **v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
 }

@@ -67,6 +67,10 @@ void cluster_free(struct cluster *c);
 uint64_t cluster_chunk_size(const struct cluster *c);
 /* The epoch and size of the node list in use. */
 uint64_t cluster_epoch(struct cluster *c, size_t *nnodes);
+/* Copies of the live nodes' ids and addresses ("host:port", or a URL
+ * with its scheme), n of each; free both with cluster_strv_free. */
+size_t cluster_nodes(struct cluster *c, char ***ids, char ***addrs);
+void cluster_strv_free(char **v, size_t n);
 /* Copies "Bearer <token>" into out (for metadata requests to nodes).
  * 0 or -ENOSPC. */
 int cluster_bearer(struct cluster *c, char *out, size_t outlen);

@@ -19,6 +19,7 @@
 #include "common/config.h"
 #include "common/creds.h"
 #include "common/s3.h"
+#include "pcachefs/remote.h"
 
 struct cluster;
 struct fuse_session;
@@ -69,6 +70,7 @@ struct fs {
     struct creds_source creds;
     struct s3_client *s3;    /* standalone mode, else NULL */
     struct cluster *cluster; /* cluster mode (pms=), else NULL */
+    struct remote remote;    /* objects, either mode (remote.h) */
     struct store *store;     /* NULL when the disk cache is off or failed */
     struct inode_table *inodes;
     struct reader *reader;

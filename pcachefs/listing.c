@@ -132,7 +132,7 @@ int listing_fetch(struct fs *fs, const char *path, size_t max,
         lo.prefix = NULL;
     do {
         lo.continuation = token;
-        rc = remote_list(fs, &lo, &r, &err);
+        rc = remote_list(&fs->remote, &lo, &r, &err);
         free(token);
         token = NULL;
         if (rc)

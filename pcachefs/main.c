@@ -557,6 +557,14 @@ static int fs_run(struct fs *fs, struct fuse_args *args,
         fs->s3 =
             s3_client_new(&fs->conf.s3, &fs->creds, NULL, err, sizeof(err));
     }
+    fs->remote = (struct remote){
+        .s3 = fs->s3,
+        .bucket = fs->bucket,
+        .cluster = fs->cluster,
+        .part_size = fs->conf.part_size,
+        .multipart_above = fs->conf.multipart_above,
+        .parallel = (unsigned)fs->conf.upload_parallel,
+    };
     fs->reader = fs->s3 || fs->cluster ? reader_new(fs) : NULL;
     if (!fs->reader) {
         log_errx("cannot start: %s",

@@ -196,7 +196,7 @@ int ops_has_children(struct fs *fs, const char *dir_key, bool *marker)
     int rc, found = 0;
 
     *marker = false;
-    rc = remote_list(fs, &lo, &r, NULL);
+    rc = remote_list(&fs->remote, &lo, &r, NULL);
     if (rc)
         return rc;
     for (i = 0; i < r.nobjects; i++) {
@@ -223,7 +223,7 @@ int ops_resolve(struct fs *fs, const char *path, struct ops_found *f)
     int rc;
 
     memset(f, 0, sizeof(*f));
-    rc = remote_head(fs, key, &m, NULL);
+    rc = remote_head(&fs->remote, key, &m, NULL);
     if (rc == 0) {
         meta_from_object(fs, &m, S_IFREG, &f->st);
         snprintf(f->etag, sizeof(f->etag), "%s", m.etag);
@@ -235,7 +235,7 @@ int ops_resolve(struct fs *fs, const char *path, struct ops_found *f)
     rc = ops_has_children(fs, dkey, &marker);
     if (rc < 0)
         goto out;
-    if (marker && remote_head(fs, dkey, &m, NULL) == 0) {
+    if (marker && remote_head(&fs->remote, dkey, &m, NULL) == 0) {
         meta_from_object(fs, &m, S_IFDIR, &f->st);
         s3_object_meta_fini(&m);
         rc = 0;
@@ -667,7 +667,7 @@ static int ops_refresh(struct fs *fs, struct inode *in)
         return rc;
     }
     key = fs_key(fs, path);
-    rc = remote_head(fs, key, &m, NULL);
+    rc = remote_head(&fs->remote, key, &m, NULL);
     if (rc == 0) {
         meta_from_object(fs, &m, S_IFREG, &st);
         pthread_mutex_lock(&in->lock);
@@ -730,15 +730,15 @@ static int ops_store_meta(struct fs *fs, const char *path,
     if (S_ISDIR(st->st_mode)) {
         /* A marker carries a directory's attributes; make one if needed. */
         struct s3_body none = {.kind = S3_BODY_NONE};
-        rc = remote_put(fs, key, &none, &mp.opts, NULL, NULL);
+        rc = remote_put(&fs->remote, key, &none, &mp.opts, NULL, NULL);
         goto out;
     }
-    rc = remote_head(fs, key, &m, NULL);
+    rc = remote_head(&fs->remote, key, &m, NULL);
     if (rc)
         goto out;
     if (m.content_type[0])
         mp.opts.content_type = m.content_type;
-    rc = remote_copy(fs, key, key, (uint64_t)m.size, &mp.opts, m.etag,
+    rc = remote_copy(&fs->remote, key, key, (uint64_t)m.size, &mp.opts, m.etag,
                      &new_etag, NULL);
     if (rc == 0 && new_etag)
         snprintf(etag, 128, "%s", new_etag);
@@ -1313,7 +1313,7 @@ static void ops_head_entries(struct fs *fs, const char *dir,
         k = n++ % OPS_HEAD_PARALLEL;
         ops_head_reap(fs, &slots[k]);
         key = e->type == S_IFDIR ? fs_dir_key(fs, path) : fs_key(fs, path);
-        slots[k].req = remote_head_start(fs, key);
+        slots[k].req = remote_head_start(&fs->remote, key);
         slots[k].path = path;
         slots[k].type = e->type;
         free(key);

@@ -58,7 +58,7 @@ void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
     st.st_mtime = st.st_ctime = st.st_atime = time(NULL);
     meta_put_init(&mp, &st);
     key = fs_dir_key(fs, path);
-    rc = remote_put(fs, key, &none, &mp.opts, NULL, NULL);
+    rc = remote_put(&fs->remote, key, &none, &mp.opts, NULL, NULL);
     if (rc) {
         ops_reply_err(req, rc);
         goto out;
@@ -119,7 +119,7 @@ void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
         if (rc)
             goto out;
     }
-    rc = marker ? remote_delete(fs, dkey, NULL) : 0;
+    rc = marker ? remote_delete(&fs->remote, dkey, NULL) : 0;
     if (rc == 0) {
         inode_unlink(fs->inodes, path);
         ops_dir_changed(fs, path);
@@ -163,14 +163,16 @@ void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
             writer_new(fs, k, in->etag, (uint64_t)in->attr.st_size, &rc);
         free(k);
     }
-    w = in->open_handles > 0 ? in->writer : NULL;
+    /* A release may free the inode's writer meanwhile: hold our own. */
+    w = in->open_handles > 0 ? writer_ref(in->writer) : NULL;
     pthread_mutex_unlock(&in->lock);
     if (w)
         rc = writer_fill_all(w);
+    writer_free(w);
     if (rc)
         goto out;
     key = fs_key(fs, path);
-    rc = remote_delete(fs, key, NULL);
+    rc = remote_delete(&fs->remote, key, NULL);
     if (rc == -ENOENT && local_only)
         rc = 0;
     if (rc == 0) {
@@ -216,7 +218,7 @@ void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
     st.st_mtime = st.st_ctime = st.st_atime = time(NULL);
     meta_put_init(&mp, &st);
     key = fs_key(fs, path);
-    rc = remote_put(fs, key, &body, &mp.opts, &etag, NULL);
+    rc = remote_put(&fs->remote, key, &body, &mp.opts, &etag, NULL);
     if (rc) {
         ops_reply_err(req, rc);
         goto out;
@@ -258,7 +260,7 @@ void ops_readlink(fuse_req_t req, fuse_ino_t ino)
     if (!target) {
         path = inode_path(fs->inodes, in);
         key = path ? fs_key(fs, path) : NULL;
-        rc = key ? remote_get_small(fs, key, &b, NULL) : -ENOENT;
+        rc = key ? remote_get_small(&fs->remote, key, &b, NULL) : -ENOENT;
         if (rc == 0) {
             target = xstrdup(buf_str(&b));
             pthread_mutex_lock(&in->lock);
@@ -313,7 +315,7 @@ void ops_statfs(fuse_req_t req, fuse_ino_t ino)
 static int ops_copy_object(struct fs *fs, const char *src, const char *dst,
                            uint64_t size)
 {
-    return remote_copy(fs, src, dst, size, NULL, NULL, NULL, NULL);
+    return remote_copy(&fs->remote, src, dst, size, NULL, NULL, NULL, NULL);
 }
 
 /* Renames every key below dir path from to path to, then deletes them. */
@@ -328,7 +330,7 @@ static int ops_rename_tree(struct fs *fs, const char *from, const char *to)
 
     do {
         lo.continuation = token;
-        rc = remote_list(fs, &lo, &r, NULL);
+        rc = remote_list(&fs->remote, &lo, &r, NULL);
         free(token);
         token = NULL;
         for (i = 0; rc == 0 && i < r.nobjects; i++) {
@@ -353,8 +355,8 @@ static int ops_rename_tree(struct fs *fs, const char *from, const char *to)
         struct s3_delete_result dr;
         size_t cnt =
             ndone - i < OPS_DELETE_BATCH ? ndone - i : OPS_DELETE_BATCH;
-        rc = remote_delete_many(fs, (const char *const *)done + i, cnt, &dr,
-                                NULL);
+        rc = remote_delete_many(&fs->remote, (const char *const *)done + i, cnt,
+                                &dr, NULL);
         if (rc == 0 && dr.nerrors)
             rc = -EIO;
         if (rc == 0)
@@ -395,7 +397,7 @@ static int ops_rename_target(struct fs *fs, struct inode *np,
             rc = dkey ? ops_has_children(fs, dkey, &marker) : -ENOENT;
             rc = rc == 1 ? -ENOTEMPTY : rc;
             if (rc == 0 && marker)
-                rc = remote_delete(fs, dkey, NULL);
+                rc = remote_delete(&fs->remote, dkey, NULL);
             free(dkey);
             free(path);
         }
@@ -423,7 +425,7 @@ static int ops_rename_file(struct fs *fs, struct inode *in, const char *from,
             rc = ops_flush_inode(fs, in);
     }
     rc = rc ?: ops_copy_object(fs, src, dst, (uint64_t)in->attr.st_size);
-    rc = rc ?: remote_delete(fs, src, NULL);
+    rc = rc ?: remote_delete(&fs->remote, src, NULL);
     free(src);
     free(dst);
     return rc;

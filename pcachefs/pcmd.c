@@ -48,7 +48,12 @@ static const struct config_entry pcmd_table[] = {
     {"secret_key", CONFIG_STRING, PCMD_CONF(secret_key), NULL, 0, 0,
      "secret key (prefer credfile)"},
     {"pms", CONFIG_STRING, PCMD_CONF(pms), NULL, 0, 0,
-     "cluster mode: pmsd addresses host:port,... (not yet in pcmd)"},
+     "cluster mode: pmsd addresses host:port,...; credfile holds the "
+     "pcache user's ACCESS_KEY:SECRET_KEY"},
+    {"pms_ca", CONFIG_STRING, PCMD_CONF(pms_ca), NULL, 0, 0,
+     "cluster mode: CA file for pmsd and nodes over https"},
+    {"node_timeout", CONFIG_DURATION, PCMD_CONF(node_timeout_ms), "10s", 1000,
+     600000, "cluster mode: a node silent this long has failed"},
     {"part_size", CONFIG_SIZE, PCMD_CONF(part_size), "8M", 5 << 20, 5ll << 30,
      "multipart part size"},
     {"parallel", CONFIG_INT, PCMD_CONF(parallel), "8", 1, 64,
@@ -161,7 +166,8 @@ static void pcmd_usage(FILE *out)
         "                       force the bar on stderr (default: when\n"
         "                       stderr is a terminal)\n"
         "      --node URL       stats, warmup: a cache node (pcpd)\n"
-        "      --pms LIST       cluster mode (not yet supported by pcmd)\n"
+        "      --pms LIST       cluster mode: pmsd host:port,... (credfile: "
+        "the user's key)\n"
         "  -o NAME=VALUE[,...]  any setting below\n"
         "  -d, --debug LIST     debug output (s3, all)\n"
         "      --help           -V, --version\n"
@@ -427,7 +433,8 @@ static int pcmd_options(struct pcmd *p, int argc, char **argv)
     return optind < argc ? optind : -1;
 }
 
-/* Standalone: the S3 client. Cluster mode: nothing yet (see remote.c). */
+/* Standalone: the S3 client. Cluster mode: clients per pbucket, made
+ * when a command names one (pcmd_remote). */
 static int pcmd_connect(struct pcmd *p)
 {
     const char *env = getenv("PCACHE_ENDPOINT");
@@ -497,7 +504,10 @@ int main(int argc, char **argv)
         config_fini(pcmd_table, &p.conf);
         return PCMD_EXIT_USAGE;
     }
+    pthread_mutex_init(&p.remotes_lock, NULL);
     rc = pcmd_run(&p, argv[cmd], argc - cmd - 1, argv + cmd + 1);
+    pcmd_remote_close(&p);
+    pthread_mutex_destroy(&p.remotes_lock);
     if (p.client) {
         s3_client_free(p.client);
         creds_source_fini(&p.creds);

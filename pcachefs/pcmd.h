@@ -6,11 +6,13 @@
  * and hands it to a command: pcmd_obj.c (put, get, cat, stat, ls, rm, cp,
  * mb, rb, presign), pcmd_sync.c (sync), pcmd_node.c (stats, warmup).
  * Commands reach objects through pcmd_remote.c, the one place that knows
- * the mode: standalone (the S3 client, today) or cluster (pmsd and the
- * cache nodes, to come). pcmd_progress.c draws the progress bar.
+ * the mode: standalone (the S3 client) or cluster (pmsd and the cache
+ * nodes, through the mount's pcachefs/remote.h and cluster.h).
+ * pcmd_progress.c draws the progress bar.
  *
  * Threads: main owns struct pcmd; sync's workers share it read-only
- * except for the S3 client, which is thread-safe.
+ * except for the S3 client and the cluster clients, which are
+ * thread-safe, and the table of remotes (under remotes_lock).
  */
 #ifndef PCACHEFS_PCMD_H
 #define PCACHEFS_PCMD_H
@@ -24,6 +26,7 @@
 #include "common/creds.h"
 #include "common/s3.h"
 #include "common/s3_transfer.h"
+#include "pcachefs/remote.h"
 
 /* Exit status of pcmd; documented in --help and pcmd(1). */
 #define PCMD_EXIT_OK    0
@@ -42,7 +45,9 @@ struct pcmd_conf {
     char *profile;
     char *access_key;
     char *secret_key;
-    char *pms; /* cluster mode: host:port,... of pmsd */
+    char *pms;    /* cluster mode: host:port,... of pmsd */
+    char *pms_ca; /* cluster mode: CA file for https */
+    uint64_t node_timeout_ms;
     uint64_t part_size;
     uint64_t md5_max; /* sync: hash local files up to this size */
     int64_t parallel; /* requests in flight per transfer */
@@ -64,12 +69,16 @@ struct pcmd_conf {
     char *ignored[18];   /* mount-only names met in a shared config file */
 };
 
+#define PCMD_MAX_REMOTES 4 /* buckets one command may touch */
+
 struct pcmd {
     struct pcmd_conf conf;
     enum pcmd_mode mode;
     struct creds_source creds;
     struct s3_client *client; /* standalone mode; NULL otherwise */
     bool said_cluster;        /* atomic: "not supported" was printed */
+    pthread_mutex_t remotes_lock;
+    struct remote *remotes[PCMD_MAX_REMOTES]; /* under remotes_lock */
 };
 
 struct pcmd_url {
@@ -93,11 +102,19 @@ void pcmd_print_s3_stats(const struct pcmd *p, FILE *f, bool json);
 
 /*
  * Remote objects, whatever the mode (pcmd_remote.c). Each returns 0 or
- * -errno, with err (may be NULL) filled; in cluster mode every one
- * returns -ENOTSUP until the client speaks to the nodes.
+ * -errno, with err (may be NULL) filled.
  */
-/* 0 when the S3 client is there (standalone), else -ENOTSUP, said once. */
+/* 0 when the S3 client is there (standalone), else -ENOTSUP, said once:
+ * for what only S3 itself does (presign, mb, rb). */
 int pcmd_remote_need_s3(struct pcmd *p);
+/*
+ * The bucket's remote: the S3 client's (standalone), or in cluster mode a
+ * cluster client for the pbucket, connected on first use (token, node
+ * list). NULL with a message on stderr when that fails. Owned by p.
+ */
+struct remote *pcmd_remote(struct pcmd *p, const char *bucket);
+/* Closes every remote (the cluster clients' threads). */
+void pcmd_remote_close(struct pcmd *p);
 typedef int (*pcmd_list_cb)(const struct s3_object_info *o, void *arg);
 /* Every object under prefix (no delimiter), page by page, in order. */
 int pcmd_remote_list(struct pcmd *p, const char *bucket, const char *prefix,

@@ -3,10 +3,11 @@
  * pcmd_obj.c: pcmd's object and bucket commands: put, get, cat, stat, ls,
  * rm, cp, mb, rb, presign.
  *
- * Large objects move with parallel multipart uploads and parallel ranged
- * downloads (common/s3_transfer.c). ls and rm -r walk listings through
- * pcmd_remote.c; the single-object commands use the S3 client directly
- * and say so in cluster mode (pcmd_remote_need_s3).
+ * Objects go through the remote layer (pcmd_remote.c), in either mode:
+ * large ones move with parallel multipart uploads and parallel ranged
+ * downloads, or parallel chunk reads from the nodes. What only S3 itself
+ * does (presign, mb, rb, a copy across buckets) needs standalone mode
+ * (pcmd_remote_need_s3).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,29 +27,29 @@
 
 int pcmd_cmd_put(struct pcmd *p, int argc, char **argv)
 {
-    struct s3_transfer_opts o;
     struct s3_error err;
+    struct remote *re;
     struct pcmd_url u;
     struct stat st;
     char *etag = NULL;
     double t0;
     int fd, rc;
 
-    if (pcmd_remote_need_s3(p) < 0)
-        return PCMD_EXIT_FAIL;
-
     if (argc != 2 || pcmd_parse_url(argv[1], &u) < 0)
         return PCMD_EXIT_USAGE;
+    if (!(re = pcmd_remote(p, u.bucket))) {
+        pcmd_url_fini(&u);
+        return PCMD_EXIT_FAIL;
+    }
     fd = open(argv[0], O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) < 0) {
         fprintf(stderr, "pcmd: %s: %s\n", argv[0], strerror(errno));
         pcmd_url_fini(&u);
         return PCMD_EXIT_FAIL;
     }
-    pcmd_transfer_opts(p, &o);
     t0 = monotime_sec();
-    rc = s3_upload_fd(p->client, u.bucket, u.key, fd, (uint64_t)st.st_size,
-                      NULL, &o, &etag, &err);
+    rc = remote_upload_fd(re, u.key, fd, (uint64_t)st.st_size, NULL, &etag,
+                          &err);
     close(fd);
     if (rc == 0)
         printf("put %s -> s3://%s/%s: %jd bytes in %.2f s, ETag %s\n", argv[0],
@@ -63,27 +64,28 @@ int pcmd_cmd_put(struct pcmd *p, int argc, char **argv)
 
 int pcmd_cmd_get(struct pcmd *p, int argc, char **argv)
 {
-    struct s3_transfer_opts o;
     struct s3_object_meta m;
     struct s3_error err;
+    struct remote *re;
     struct pcmd_url u;
     double t0;
     int fd, rc;
 
-    if (pcmd_remote_need_s3(p) < 0)
-        return PCMD_EXIT_FAIL;
-
     if (argc != 2 || pcmd_parse_url(argv[0], &u) < 0)
         return PCMD_EXIT_USAGE;
+    if (!(re = pcmd_remote(p, u.bucket))) {
+        pcmd_url_fini(&u);
+        return PCMD_EXIT_FAIL;
+    }
     fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         fprintf(stderr, "pcmd: %s: %s\n", argv[1], strerror(errno));
         pcmd_url_fini(&u);
         return PCMD_EXIT_FAIL;
     }
-    pcmd_transfer_opts(p, &o);
     t0 = monotime_sec();
-    rc = s3_download_fd(p->client, u.bucket, u.key, fd, &o, &m, &err);
+    /* The size is unknown: ranged GETs (standalone) learn it by a HEAD. */
+    rc = remote_download_fd(re, u.key, UINT64_MAX, NULL, fd, &m, &err);
     if (close(fd) < 0 && rc == 0)
         rc = -errno;
     if (rc == 0) {
@@ -98,34 +100,53 @@ int pcmd_cmd_get(struct pcmd *p, int argc, char **argv)
     return rc ? PCMD_EXIT_FAIL : 0;
 }
 
+/* Copies fd from its start to stdout; 0 or -errno. */
+static int pcmd_copy_out(int fd)
+{
+    char b[65536];
+    ssize_t n;
+    off_t off = 0;
+
+    while ((n = pread(fd, b, sizeof(b), off)) > 0) {
+        if (fwrite(b, 1, (size_t)n, stdout) != (size_t)n)
+            return -EIO;
+        off += n;
+    }
+    if (n < 0)
+        return -errno;
+    return fflush(stdout) == 0 ? 0 : -EIO;
+}
+
 int pcmd_cmd_cat(struct pcmd *p, int argc, char **argv)
 {
-    struct s3_sink sink = {.kind = S3_SINK_FD, .fd = STDOUT_FILENO};
+    struct s3_object_meta m;
     struct s3_error err;
+    struct remote *re;
     struct pcmd_url u;
-    int rc;
-
-    if (pcmd_remote_need_s3(p) < 0)
-        return PCMD_EXIT_FAIL;
+    int rc, fd;
 
     if (argc != 1 || pcmd_parse_url(argv[0], &u) < 0)
         return PCMD_EXIT_USAGE;
-    /* pwrite needs a seekable stdout; a pipe takes the bytes in a buffer. */
-    if (lseek(STDOUT_FILENO, 0, SEEK_CUR) < 0) {
-        struct buf b;
-
-        buf_init(&b, 1ull << 32);
-        sink = (struct s3_sink){.kind = S3_SINK_BUF, .buf = &b};
-        rc = s3_get(p->client, u.bucket, u.key, 0, UINT64_MAX, NULL, &sink,
-                    NULL, &err);
-        if (rc == 0 && fwrite(b.data ? b.data : "", 1, b.len, stdout) != b.len)
-            rc = -EIO;
-        buf_free(&b);
-    } else {
-        sink.off = (uint64_t)lseek(STDOUT_FILENO, 0, SEEK_CUR);
-        rc = s3_get(p->client, u.bucket, u.key, 0, UINT64_MAX, NULL, &sink,
-                    NULL, &err);
+    if (!(re = pcmd_remote(p, u.bucket))) {
+        pcmd_url_fini(&u);
+        return PCMD_EXIT_FAIL;
     }
+    /* Through an unnamed file in /tmp: downloads write in parallel at
+     * offsets, and stdout may be a pipe. Memory stays bounded. */
+    fd = open(P_tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "pcmd: %s: %s\n", P_tmpdir, strerror(errno));
+        pcmd_url_fini(&u);
+        return PCMD_EXIT_FAIL;
+    }
+    rc = remote_download_fd(re, u.key, UINT64_MAX, NULL, fd, &m, &err);
+    if (rc == 0) {
+        s3_object_meta_fini(&m);
+        rc = pcmd_copy_out(fd);
+        if (rc)
+            s3_error_clear(&err);
+    }
+    close(fd);
     if (rc)
         pcmd_fail("cat", argv[0], rc, &err);
     pcmd_url_fini(&u);
@@ -135,18 +156,17 @@ int pcmd_cmd_cat(struct pcmd *p, int argc, char **argv)
 int pcmd_cmd_stat(struct pcmd *p, int argc, char **argv)
 {
     struct s3_object_meta m;
-    struct s3_error err;
+    struct s3_error err = {0};
+    struct remote *re;
     struct pcmd_url u;
     char when[64];
     size_t i;
     int rc;
 
-    if (pcmd_remote_need_s3(p) < 0)
-        return PCMD_EXIT_FAIL;
-
     if (argc != 1 || pcmd_parse_url(argv[0], &u) < 0)
         return PCMD_EXIT_USAGE;
-    rc = s3_head(p->client, u.bucket, u.key, &m, &err);
+    re = pcmd_remote(p, u.bucket);
+    rc = re ? remote_head(re, u.key, &m, &err) : -EIO;
     if (rc) {
         pcmd_url_fini(&u);
         return pcmd_fail("stat", argv[0], rc, &err);
@@ -166,12 +186,11 @@ int pcmd_cmd_stat(struct pcmd *p, int argc, char **argv)
 int pcmd_cmd_cp(struct pcmd *p, int argc, char **argv)
 {
     struct pcmd_url a, b;
-    struct s3_error err;
+    struct s3_error err = {0};
+    struct s3_object_meta m;
+    struct remote *re;
     char *etag = NULL;
     int rc;
-
-    if (pcmd_remote_need_s3(p) < 0)
-        return PCMD_EXIT_FAIL;
 
     if (argc != 2 || pcmd_parse_url(argv[0], &a) < 0)
         return PCMD_EXIT_USAGE;
@@ -179,8 +198,20 @@ int pcmd_cmd_cp(struct pcmd *p, int argc, char **argv)
         pcmd_url_fini(&a);
         return PCMD_EXIT_USAGE;
     }
-    rc = s3_copy(p->client, a.bucket, a.key, b.bucket, b.key, NULL, NULL, &etag,
-                 &err);
+    /* Server-side: within one bucket through the remote layer (both modes,
+     * any size); across buckets by S3 itself (standalone only). */
+    re = pcmd_remote(p, a.bucket);
+    if (!re)
+        rc = -EIO;
+    else if (strcmp(a.bucket, b.bucket) != 0)
+        rc = pcmd_remote_need_s3(p)
+                 ?: s3_copy(p->client, a.bucket, a.key, b.bucket, b.key, NULL,
+                            NULL, &etag, &err);
+    else if ((rc = remote_head(re, a.key, &m, &err)) == 0) {
+        rc = remote_copy(re, a.key, b.key, (uint64_t)m.size, NULL, NULL, &etag,
+                         &err);
+        s3_object_meta_fini(&m);
+    }
     if (rc == 0)
         printf("copied %s -> %s, ETag %s\n", argv[0], argv[1],
                etag ? etag : "-");
@@ -263,6 +294,7 @@ int pcmd_cmd_ls(struct pcmd *p, int argc, char **argv)
     struct s3_list_result r;
     struct s3_list_opts lo = {0};
     struct s3_error err;
+    struct remote *re;
     struct pcmd_url u;
     char *token = NULL;
     bool first = true;
@@ -270,7 +302,7 @@ int pcmd_cmd_ls(struct pcmd *p, int argc, char **argv)
 
     if (argc != 1 || pcmd_parse_url(argv[0], &u) < 0)
         return PCMD_EXIT_USAGE;
-    if (pcmd_remote_need_s3(p) < 0) {
+    if (!(re = pcmd_remote(p, u.bucket))) {
         pcmd_url_fini(&u);
         return PCMD_EXIT_FAIL;
     }
@@ -280,7 +312,7 @@ int pcmd_cmd_ls(struct pcmd *p, int argc, char **argv)
         printf("{\"entries\": [");
     do {
         lo.continuation = token;
-        rc = s3_list(p->client, u.bucket, &lo, &r, &err);
+        rc = remote_list(re, &lo, &r, &err);
         free(token);
         token = NULL;
         if (rc)
@@ -348,7 +380,8 @@ static int pcmd_rm_prefix(struct pcmd *p, const char *arg, size_t *nkeys)
 
 int pcmd_cmd_rm(struct pcmd *p, int argc, char **argv)
 {
-    struct s3_error err;
+    struct s3_error err = {0};
+    struct remote *re;
     size_t deleted = 0;
     int i, failed = 0;
 
@@ -372,9 +405,8 @@ int pcmd_cmd_rm(struct pcmd *p, int argc, char **argv)
             pcmd_url_fini(&u);
             continue;
         }
-        rc = pcmd_remote_need_s3(p);
-        if (rc == 0)
-            rc = s3_delete(p->client, u.bucket, u.key, &err);
+        re = pcmd_remote(p, u.bucket);
+        rc = re ? remote_delete(re, u.key, &err) : -EIO;
         if (rc)
             failed = pcmd_fail("rm", argv[i], rc, &err);
         else

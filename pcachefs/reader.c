@@ -52,6 +52,7 @@ struct rchunk {
     bool hashed;
     bool in_lru;
     bool pushed; /* queued for the page cache once */
+    bool used;   /* a read (not only a prefetch) has asked for it */
     enum rchunk_state state;
     int rc;
     char *data; /* owned, len bytes */
@@ -208,8 +209,15 @@ static bool do_reader_reserve(struct reader *r, uint64_t len, bool prefetch)
     if (prefetch)
         max -= max / 4; /* leave a quarter for demand reads */
     while (r->mem_used + len > max) {
-        if (r->lru_tail) {
-            do_reader_destroy(r, r->lru_tail);
+        struct rchunk *victim = r->lru_tail;
+
+        /* A prefetch never evicts what another prefetch brought and no
+         * read has used yet: with many sequential readers that would
+         * fetch chunks twice. It waits for reads to use them instead. */
+        while (prefetch && victim && !victim->used)
+            victim = victim->lru_prev;
+        if (victim) {
+            do_reader_destroy(r, victim);
             continue;
         }
         if (prefetch)
@@ -306,8 +314,10 @@ static struct rchunk *reader_obtain(struct reader *r, struct reader_file *f,
     pthread_mutex_lock(&r->lock);
     c = do_reader_find(r, id);
     if (c) {
-        if (!prefetch)
+        if (!prefetch) {
+            c->used = true;
             do_reader_ref(r, c);
+        }
         pthread_mutex_unlock(&r->lock);
         return prefetch ? NULL : c;
     }
@@ -319,8 +329,10 @@ static struct rchunk *reader_obtain(struct reader *r, struct reader_file *f,
     c = do_reader_find(r, id);
     if (c) {
         r->mem_used -= len;
-        if (!prefetch)
+        if (!prefetch) {
+            c->used = true;
             do_reader_ref(r, c);
+        }
         pthread_mutex_unlock(&r->lock);
         return prefetch ? NULL : c;
     }
@@ -329,6 +341,7 @@ static struct rchunk *reader_obtain(struct reader *r, struct reader_file *f,
     c->reader = r;
     c->len = len;
     c->data = xmalloc(len);
+    c->used = !prefetch;
     c->state = RCHUNK_FETCHING;
     c->refs = prefetch ? 1 : 2; /* the GET's, and the caller's */
     c->hashed = true;

@@ -25,13 +25,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/chunk.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/s3_transfer.h"
 #include "pcachefs/cluster.h"
-#include "pcachefs/fs.h"
 
 /* Largest body sent to a node in one request (pcpd's max_body_size is
  * 64M by default). */
@@ -41,9 +41,10 @@
 /* ---- Cluster mode: requests --------------------------------------------- */
 
 /* "/v1/meta/PB[/KEY]" with query appended as is (may be NULL). */
-static char *rm_path(const struct fs *fs, const char *key, const char *query)
+static char *rm_path(const struct remote *re, const char *key,
+                     const char *query)
 {
-    char *pb = cluster_escape(cluster_pbucket(fs->cluster));
+    char *pb = cluster_escape(cluster_pbucket(re->cluster));
     char *k = key ? cluster_escape(key) : NULL;
     char *p = xasprintf("/v1/meta/%s%s%s%s%s", pb, k ? "/" : "", k ? k : "",
                         query ? "?" : "", query ? query : "");
@@ -98,8 +99,8 @@ static int rm_status(const struct cluster_reply *r, const char *what,
                  json_string_value(json_object_get(j, "message")));
     json_decref(j);
     if (r->status == 401 || r->status == 403)
-        log_warnx("cluster: %s: denied by the node (%ld %s)", what, r->status,
-                  err->code);
+        log_info("cluster: %s: denied by the node (%ld %s)", what, r->status,
+                 err->code);
     return -s3_error_to_errno(err);
 }
 
@@ -107,7 +108,7 @@ static int rm_status(const struct cluster_reply *r, const char *what,
  * Sends a request; 0 with *reply (JSON, the caller's; NULL when the body
  * was empty or not wanted) or -errno with err filled.
  */
-static int rm_call(struct fs *fs, struct cluster_call *call, json_t **reply,
+static int rm_call(struct remote *re, struct cluster_call *call, json_t **reply,
                    struct s3_error *err)
 {
     struct cluster_reply r;
@@ -115,7 +116,7 @@ static int rm_call(struct fs *fs, struct cluster_call *call, json_t **reply,
 
     if (reply)
         *reply = NULL;
-    rc = cluster_call(fs->cluster, call, &r);
+    rc = cluster_call(re->cluster, call, &r);
     if (rc < 0) {
         if (err) {
             s3_error_clear(err);
@@ -206,17 +207,17 @@ static void rm_meta_take(const json_t *j, struct s3_object_meta *m)
     m->nuser = n;
 }
 
-static int rm_head(struct fs *fs, const char *key, struct s3_object_meta *m,
+static int rm_head(struct remote *re, const char *key, struct s3_object_meta *m,
                    struct s3_error *err)
 {
-    char *path = rm_path(fs, key, NULL);
+    char *path = rm_path(re, key, NULL);
     struct cluster_call call;
     json_t *j;
     int rc;
 
     s3_object_meta_init(m);
     rm_call_init(&call, "GET", key, path, true);
-    rc = rm_call(fs, &call, &j, err);
+    rc = rm_call(re, &call, &j, err);
     if (rc == 0 && !j)
         rc = -EIO;
     if (rc == 0)
@@ -238,7 +239,7 @@ static void rm_query(struct buf *q, const char *name, const char *value)
     free(e);
 }
 
-static int rm_list(struct fs *fs, const struct s3_list_opts *o,
+static int rm_list(struct remote *re, const struct s3_list_opts *o,
                    struct s3_list_result *out, struct s3_error *err)
 {
     const json_t *objs, *pfx, *it;
@@ -257,10 +258,10 @@ static int rm_list(struct fs *fs, const struct s3_list_opts *o,
     rm_query(&q, "continuation", o->continuation);
     snprintf(num, sizeof(num), "%d", o->max_keys);
     rm_query(&q, "max_keys", o->max_keys > 0 ? num : NULL);
-    path = rm_path(fs, NULL, q.len ? buf_str(&q) : NULL);
+    path = rm_path(re, NULL, q.len ? buf_str(&q) : NULL);
     buf_free(&q);
     rm_call_init(&call, "GET", o->prefix ? o->prefix : "", path, true);
-    rc = rm_call(fs, &call, &j, err);
+    rc = rm_call(re, &call, &j, err);
     free(path);
     objs = json_object_get(j, "objects");
     pfx = json_object_get(j, "prefixes");
@@ -298,7 +299,7 @@ static int rm_list(struct fs *fs, const struct s3_list_opts *o,
     return 0;
 }
 
-static int rm_get_small(struct fs *fs, const char *key, struct buf *out,
+static int rm_get_small(struct remote *re, const char *key, struct buf *out,
                         struct s3_error *err)
 {
     struct cluster_chunk_ref ref = {.key = key};
@@ -306,15 +307,15 @@ static int rm_get_small(struct fs *fs, const char *key, struct buf *out,
     size_t got = 0;
     int rc;
 
-    rc = rm_head(fs, key, &m, err);
+    rc = rm_head(re, key, &m, err);
     if (rc == 0 && (m.size < 0 || (uint64_t)m.size > out->max ||
-                    (uint64_t)m.size > cluster_chunk_size(fs->cluster)))
+                    (uint64_t)m.size > cluster_chunk_size(re->cluster)))
         rc = -EMSGSIZE;
     if (rc == 0 && m.size > 0) {
         ref.etag = m.etag;
         ref.len = (uint64_t)m.size;
         rc = buf_reserve(out, (size_t)m.size + 1);
-        rc = rc ?: cluster_get(fs->cluster, &ref, out->data + out->len, &got);
+        rc = rc ?: cluster_get(re->cluster, &ref, out->data + out->len, &got);
         if (rc == 0 && got != (size_t)m.size)
             rc = -EIO;
         if (rc == 0) {
@@ -326,9 +327,9 @@ static int rm_get_small(struct fs *fs, const char *key, struct buf *out,
     return rc;
 }
 
-static int rm_put(struct fs *fs, const char *key, const struct s3_body *body,
-                  const struct s3_put_opts *o, char **etag,
-                  struct s3_error *err)
+static int rm_put(struct remote *re, const char *key,
+                  const struct s3_body *body, const struct s3_put_opts *o,
+                  char **etag, struct s3_error *err)
 {
     char *hdrs[RM_MAX_HDRS], query[48], *path;
     size_t nh = rm_put_headers(o, hdrs);
@@ -339,13 +340,13 @@ static int rm_put(struct fs *fs, const char *key, const struct s3_body *body,
     if (etag)
         *etag = NULL;
     snprintf(query, sizeof(query), "chunk_size=%" PRIu64,
-             cluster_chunk_size(fs->cluster));
-    path = rm_path(fs, key, query);
+             cluster_chunk_size(re->cluster));
+    path = rm_path(re, key, query);
     rm_call_init(&call, "PUT", key, path, true);
     call.headers = (const char *const *)hdrs;
     call.nheaders = nh;
     rm_call_body(&call, body);
-    rc = rm_call(fs, &call, &j, err);
+    rc = rm_call(re, &call, &j, err);
     if (rc == 0 && etag)
         *etag = rm_str(j, "etag");
     json_decref(j);
@@ -354,19 +355,19 @@ static int rm_put(struct fs *fs, const char *key, const struct s3_body *body,
     return rc;
 }
 
-static int rm_delete(struct fs *fs, const char *key, struct s3_error *err)
+static int rm_delete(struct remote *re, const char *key, struct s3_error *err)
 {
-    char *path = rm_path(fs, key, NULL);
+    char *path = rm_path(re, key, NULL);
     struct cluster_call call;
     int rc;
 
     rm_call_init(&call, "DELETE", key, path, true);
-    rc = rm_call(fs, &call, NULL, err);
+    rc = rm_call(re, &call, NULL, err);
     free(path);
     return rc;
 }
 
-static int rm_copy(struct fs *fs, const char *src, const char *dst,
+static int rm_copy(struct remote *re, const char *src, const char *dst,
                    const struct s3_put_opts *replace, const char *if_match,
                    char **etag, struct s3_error *err)
 {
@@ -383,12 +384,12 @@ static int rm_copy(struct fs *fs, const char *src, const char *dst,
     rm_query(&q, "copy_from", src);
     rm_query(&q, "metadata", replace ? "replace" : NULL);
     rm_query(&q, "if_match", if_match);
-    path = rm_path(fs, dst, buf_str(&q));
+    path = rm_path(re, dst, buf_str(&q));
     buf_free(&q);
     rm_call_init(&call, "PUT", dst, path, true);
     call.headers = (const char *const *)hdrs;
     call.nheaders = nh;
-    rc = rm_call(fs, &call, &j, err);
+    rc = rm_call(re, &call, &j, err);
     if (rc == 0 && etag)
         *etag = rm_str(j, "etag");
     json_decref(j);
@@ -397,11 +398,11 @@ static int rm_copy(struct fs *fs, const char *src, const char *dst,
     return rc;
 }
 
-static int rm_mpu_create(struct fs *fs, const char *key,
+static int rm_mpu_create(struct remote *re, const char *key,
                          const struct s3_put_opts *o, char **upload_id,
                          struct s3_error *err)
 {
-    char *hdrs[RM_MAX_HDRS], *path = rm_path(fs, key, "uploads");
+    char *hdrs[RM_MAX_HDRS], *path = rm_path(re, key, "uploads");
     size_t nh = rm_put_headers(o, hdrs);
     struct cluster_call call;
     json_t *j;
@@ -411,7 +412,7 @@ static int rm_mpu_create(struct fs *fs, const char *key,
     rm_call_init(&call, "POST", key, path, false);
     call.headers = (const char *const *)hdrs;
     call.nheaders = nh;
-    rc = rm_call(fs, &call, &j, err);
+    rc = rm_call(re, &call, &j, err);
     if (rc == 0 && !(*upload_id = rm_str(j, "upload_id")))
         rc = -EIO;
     json_decref(j);
@@ -429,11 +430,11 @@ static char *rm_upload_query(const char *upload_id)
     return q;
 }
 
-static int rm_part(struct fs *fs, const char *key, const char *upload_id,
+static int rm_part(struct remote *re, const char *key, const char *upload_id,
                    int part, uint64_t offset, const struct s3_body *body,
                    char **etag, struct s3_error *err)
 {
-    uint64_t cs = cluster_chunk_size(fs->cluster);
+    uint64_t cs = cluster_chunk_size(re->cluster);
     char *uq = rm_upload_query(upload_id), *q, *path;
     struct cluster_call call;
     json_t *j;
@@ -445,10 +446,10 @@ static int rm_part(struct fs *fs, const char *key, const char *upload_id,
                       part, offset, cs);
     else
         q = xasprintf("%s&part=%d", uq, part);
-    path = rm_path(fs, key, q);
+    path = rm_path(re, key, q);
     rm_call_init(&call, "PUT", key, path, true);
     rm_call_body(&call, body);
-    rc = rm_call(fs, &call, &j, err);
+    rc = rm_call(re, &call, &j, err);
     if (rc == 0 && !(*etag = rm_str(j, "etag")))
         rc = -EIO;
     json_decref(j);
@@ -458,11 +459,11 @@ static int rm_part(struct fs *fs, const char *key, const char *upload_id,
     return rc;
 }
 
-static int rm_mpu_complete(struct fs *fs, const char *key,
+static int rm_mpu_complete(struct remote *re, const char *key,
                            const char *upload_id, const struct s3_part *parts,
                            size_t nparts, char **etag, struct s3_error *err)
 {
-    char *uq = rm_upload_query(upload_id), *path = rm_path(fs, key, uq);
+    char *uq = rm_upload_query(upload_id), *path = rm_path(re, key, uq);
     const char *hdr = "Content-Type: application/json";
     json_t *doc = json_object(), *arr = json_array(), *j;
     struct cluster_call call;
@@ -486,7 +487,7 @@ static int rm_mpu_complete(struct fs *fs, const char *key,
     call.nheaders = 1;
     call.body = body;
     call.body_len = strlen(body);
-    rc = rm_call(fs, &call, &j, err);
+    rc = rm_call(re, &call, &j, err);
     if (rc == 0 && etag)
         *etag = rm_str(j, "etag");
     json_decref(j);
@@ -496,15 +497,15 @@ static int rm_mpu_complete(struct fs *fs, const char *key,
     return rc;
 }
 
-static int rm_mpu_abort(struct fs *fs, const char *key, const char *upload_id,
-                        struct s3_error *err)
+static int rm_mpu_abort(struct remote *re, const char *key,
+                        const char *upload_id, struct s3_error *err)
 {
-    char *uq = rm_upload_query(upload_id), *path = rm_path(fs, key, uq);
+    char *uq = rm_upload_query(upload_id), *path = rm_path(re, key, uq);
     struct cluster_call call;
     int rc;
 
     rm_call_init(&call, "DELETE", key, path, true);
-    rc = rm_call(fs, &call, NULL, err);
+    rc = rm_call(re, &call, NULL, err);
     free(path);
     free(uq);
     return rc;
@@ -515,7 +516,7 @@ static int rm_mpu_abort(struct fs *fs, const char *key, const char *upload_id,
 enum rm_kind { RM_HEAD, RM_PART };
 
 struct remote_req {
-    struct fs *fs;
+    struct remote *re;
     struct s3_req *s3; /* standalone */
     /* Cluster mode: run on a fetch thread (cluster_run). */
     enum rm_kind kind;
@@ -538,9 +539,9 @@ static void rm_req_run(void *arg)
     int rc;
 
     if (r->kind == RM_HEAD) {
-        rc = rm_head(r->fs, r->key, &r->meta, &r->err);
+        rc = rm_head(r->re, r->key, &r->meta, &r->err);
     } else {
-        rc = rm_part(r->fs, r->key, r->upload_id, r->part, r->offset, &r->body,
+        rc = rm_part(r->re, r->key, r->upload_id, r->part, r->offset, &r->body,
                      &etag, &r->err);
         snprintf(r->meta.etag, sizeof(r->meta.etag), "%s", etag ? etag : "");
         free(etag);
@@ -552,12 +553,12 @@ static void rm_req_run(void *arg)
     pthread_mutex_unlock(&r->lock);
 }
 
-static struct remote_req *rm_req_new(struct fs *fs, enum rm_kind kind,
+static struct remote_req *rm_req_new(struct remote *re, enum rm_kind kind,
                                      const char *key)
 {
     struct remote_req *r = xcalloc(1, sizeof(*r));
 
-    r->fs = fs;
+    r->re = re;
     r->kind = kind;
     r->key = xstrdup(key);
     pthread_mutex_init(&r->lock, NULL);
@@ -568,39 +569,39 @@ static struct remote_req *rm_req_new(struct fs *fs, enum rm_kind kind,
 
 static struct remote_req *rm_req_submit(struct remote_req *r)
 {
-    if (cluster_run(r->fs->cluster, rm_req_run, r) < 0)
+    if (cluster_run(r->re->cluster, rm_req_run, r) < 0)
         rm_req_run(r); /* queue full: here and now */
     return r;
 }
 
-struct remote_req *remote_head_start(struct fs *fs, const char *key)
+struct remote_req *remote_head_start(struct remote *re, const char *key)
 {
     struct remote_req *r;
 
-    if (!fs->cluster) {
+    if (!re->cluster) {
         r = xcalloc(1, sizeof(*r));
-        r->fs = fs;
-        r->s3 = s3_head_start(fs->s3, fs->bucket, key, NULL, NULL);
+        r->re = re;
+        r->s3 = s3_head_start(re->s3, re->bucket, key, NULL, NULL);
         return r;
     }
-    return rm_req_submit(rm_req_new(fs, RM_HEAD, key));
+    return rm_req_submit(rm_req_new(re, RM_HEAD, key));
 }
 
-struct remote_req *remote_part_start(struct fs *fs, const char *key,
+struct remote_req *remote_part_start(struct remote *re, const char *key,
                                      const char *upload_id, int part,
                                      uint64_t offset,
                                      const struct s3_body *body)
 {
     struct remote_req *r;
 
-    if (!fs->cluster) {
+    if (!re->cluster) {
         r = xcalloc(1, sizeof(*r));
-        r->fs = fs;
-        r->s3 = s3_upload_part_start(fs->s3, fs->bucket, key, upload_id, part,
+        r->re = re;
+        r->s3 = s3_upload_part_start(re->s3, re->bucket, key, upload_id, part,
                                      body, NULL, NULL);
         return r;
     }
-    r = rm_req_new(fs, RM_PART, key);
+    r = rm_req_new(re, RM_PART, key);
     r->upload_id = xstrdup(upload_id);
     r->part = part;
     r->offset = offset;
@@ -653,13 +654,13 @@ void remote_req_free(struct remote_req *r)
 /* ---- Cluster mode: whole uploads --------------------------------------- */
 
 /* Parallel multipart upload of fd through the nodes. */
-static int rm_upload_parts(struct fs *fs, const char *key, int fd,
+static int rm_upload_parts(struct remote *re, const char *key, int fd,
                            uint64_t size, const struct s3_put_opts *o,
                            char **etag, struct s3_error *err)
 {
-    uint64_t cs = cluster_chunk_size(fs->cluster);
-    uint64_t ps = fs->conf.part_size;
-    size_t n, i, window = (size_t)fs->conf.upload_parallel, k;
+    uint64_t cs = cluster_chunk_size(re->cluster);
+    uint64_t ps = re->part_size;
+    size_t n, i, window = re->parallel, k;
     struct remote_req **reqs;
     struct s3_body *bodies;
     struct s3_part *parts;
@@ -673,7 +674,7 @@ static int rm_upload_parts(struct fs *fs, const char *key, int fd,
     while ((size + ps - 1) / ps > S3_MAX_PARTS)
         ps *= 2;
     n = (size_t)((size + ps - 1) / ps);
-    rc = rm_mpu_create(fs, key, o, &upload, err);
+    rc = rm_mpu_create(re, key, o, &upload, err);
     if (rc)
         return rc;
     reqs = xcalloc(n, sizeof(*reqs));
@@ -701,7 +702,7 @@ static int rm_upload_parts(struct fs *fs, const char *key, int fd,
                                      .off = off,
                                      .len = size - off < ps ? size - off : ps};
         reqs[i] =
-            remote_part_start(fs, key, upload, (int)i + 1, off, &bodies[i]);
+            remote_part_start(re, key, upload, (int)i + 1, off, &bodies[i]);
     }
     for (i = 0; i < n; i++) {
         if (!reqs[i])
@@ -717,9 +718,9 @@ static int rm_upload_parts(struct fs *fs, const char *key, int fd,
         remote_req_free(reqs[i]);
     }
     if (rc == 0)
-        rc = rm_mpu_complete(fs, key, upload, parts, n, etag, err);
+        rc = rm_mpu_complete(re, key, upload, parts, n, etag, err);
     else
-        rm_mpu_abort(fs, key, upload, NULL);
+        rm_mpu_abort(re, key, upload, NULL);
     for (i = 0; i < n; i++)
         free(etags[i]);
     free(etags);
@@ -730,59 +731,175 @@ static int rm_upload_parts(struct fs *fs, const char *key, int fd,
     return rc;
 }
 
+/* ---- Cluster mode: whole downloads -------------------------------------- */
+
+/* One buffer of a download: chunk index, read by a fetch thread. */
+struct rm_slot {
+    struct rm_download *dl;
+    uint8_t *buf;
+    uint64_t index, len;
+    size_t got;
+    int rc;
+    bool busy, done;
+};
+
+struct rm_download {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+};
+
+static void rm_slot_done(int rc, size_t got, void *arg)
+{
+    struct rm_slot *sl = arg;
+
+    pthread_mutex_lock(&sl->dl->lock);
+    sl->rc = rc;
+    sl->got = got;
+    sl->done = true;
+    pthread_cond_broadcast(&sl->dl->cond);
+    pthread_mutex_unlock(&sl->dl->lock);
+}
+
+static void rm_slot_start(struct remote *re, const char *key, const char *etag,
+                          struct rm_slot *sl)
+{
+    struct cluster_chunk_ref ref = {
+        .key = key, .etag = etag, .index = sl->index, .len = sl->len};
+
+    sl->busy = true;
+    sl->done = false;
+    if (cluster_get_start(re->cluster, &ref, sl->buf, rm_slot_done, sl) < 0)
+        rm_slot_done(-EAGAIN, 0, sl);
+}
+
+/* Chunk by chunk from the owner nodes, window chunks in flight. */
+static int rm_download(struct remote *re, const char *key, uint64_t size,
+                       const char *etag, int fd, struct s3_object_meta *meta,
+                       struct s3_error *err)
+{
+    uint64_t cs = cluster_chunk_size(re->cluster), n, next = 0;
+    size_t window = re->parallel ? re->parallel : 8, k;
+    struct rm_download dl;
+    struct rm_slot *slots;
+    int rc;
+
+    rc = rm_head(re, key, meta, err);
+    if (rc)
+        return rc;
+    if ((etag && *etag && strcmp(etag, meta->etag) != 0) ||
+        (size != UINT64_MAX && size != (uint64_t)meta->size))
+        return -ESTALE; /* changed since it was listed */
+    size = (uint64_t)meta->size;
+    n = chunk_count(size, cs);
+    if (window > n)
+        window = (size_t)n;
+    pthread_mutex_init(&dl.lock, NULL);
+    pthread_cond_init(&dl.cond, NULL);
+    slots = xcalloc(window ? window : 1, sizeof(*slots));
+    for (k = 0; k < window; k++) {
+        slots[k].dl = &dl;
+        slots[k].buf = xmalloc(cs);
+    }
+    for (k = 0; k < window && next < n; k++, next++) {
+        slots[k].index = next;
+        slots[k].len = chunk_len(next, cs, size);
+        rm_slot_start(re, key, meta->etag, &slots[k]);
+    }
+    /* Round robin: slot k holds chunks k, k + window, ... in order. */
+    for (k = 0; window && rc == 0; k = (k + 1) % window) {
+        struct rm_slot *sl = &slots[k];
+
+        if (!sl->busy)
+            break; /* every chunk is written */
+        pthread_mutex_lock(&dl.lock);
+        while (!sl->done)
+            pthread_cond_wait(&dl.cond, &dl.lock);
+        pthread_mutex_unlock(&dl.lock);
+        sl->busy = false;
+        rc = sl->rc;
+        if (rc == 0 && sl->got != sl->len)
+            rc = -EIO;
+        if (rc == 0 && pwrite(fd, sl->buf, sl->len, (off_t)(sl->index * cs)) !=
+                           (ssize_t)sl->len)
+            rc = -errno ?: -EIO;
+        if (rc == 0 && next < n) {
+            sl->index = next;
+            sl->len = chunk_len(next++, cs, size);
+            rm_slot_start(re, key, meta->etag, sl);
+        }
+    }
+    for (k = 0; k < window; k++) { /* wait for what is still in flight */
+        pthread_mutex_lock(&dl.lock);
+        while (slots[k].busy && !slots[k].done)
+            pthread_cond_wait(&dl.cond, &dl.lock);
+        pthread_mutex_unlock(&dl.lock);
+        free(slots[k].buf);
+    }
+    free(slots);
+    pthread_cond_destroy(&dl.cond);
+    pthread_mutex_destroy(&dl.lock);
+    if (rc == 0 && ftruncate(fd, (off_t)size) < 0)
+        rc = -errno;
+    if (rc && rc != -ESTALE && err) {
+        s3_error_clear(err);
+        s3_error_set(err, 0, "ChunkRead", strerror(-rc));
+    }
+    return rc;
+}
+
 /* ---- The calls ---------------------------------------------------------- */
 
-int remote_head(struct fs *fs, const char *key, struct s3_object_meta *meta,
+int remote_head(struct remote *re, const char *key, struct s3_object_meta *meta,
                 struct s3_error *err)
 {
-    if (fs->cluster)
-        return rm_head(fs, key, meta, err);
-    return s3_head(fs->s3, fs->bucket, key, meta, err);
+    if (re->cluster)
+        return rm_head(re, key, meta, err);
+    return s3_head(re->s3, re->bucket, key, meta, err);
 }
 
-int remote_list(struct fs *fs, const struct s3_list_opts *opts,
+int remote_list(struct remote *re, const struct s3_list_opts *opts,
                 struct s3_list_result *out, struct s3_error *err)
 {
-    if (fs->cluster)
-        return rm_list(fs, opts, out, err);
-    return s3_list(fs->s3, fs->bucket, opts, out, err);
+    if (re->cluster)
+        return rm_list(re, opts, out, err);
+    return s3_list(re->s3, re->bucket, opts, out, err);
 }
 
-int remote_get_small(struct fs *fs, const char *key, struct buf *out,
+int remote_get_small(struct remote *re, const char *key, struct buf *out,
                      struct s3_error *err)
 {
     struct s3_sink sink = {.kind = S3_SINK_BUF, .buf = out};
 
-    if (fs->cluster)
-        return rm_get_small(fs, key, out, err);
-    return s3_get(fs->s3, fs->bucket, key, 0, UINT64_MAX, NULL, &sink, NULL,
+    if (re->cluster)
+        return rm_get_small(re, key, out, err);
+    return s3_get(re->s3, re->bucket, key, 0, UINT64_MAX, NULL, &sink, NULL,
                   err);
 }
 
-int remote_put(struct fs *fs, const char *key, const struct s3_body *body,
+int remote_put(struct remote *re, const char *key, const struct s3_body *body,
                const struct s3_put_opts *opts, char **etag,
                struct s3_error *err)
 {
-    if (fs->cluster)
-        return rm_put(fs, key, body, opts, etag, err);
-    return s3_put(fs->s3, fs->bucket, key, body, opts, etag, err);
+    if (re->cluster)
+        return rm_put(re, key, body, opts, etag, err);
+    return s3_put(re->s3, re->bucket, key, body, opts, etag, err);
 }
 
-int remote_delete(struct fs *fs, const char *key, struct s3_error *err)
+int remote_delete(struct remote *re, const char *key, struct s3_error *err)
 {
-    if (fs->cluster)
-        return rm_delete(fs, key, err);
-    return s3_delete(fs->s3, fs->bucket, key, err);
+    if (re->cluster)
+        return rm_delete(re, key, err);
+    return s3_delete(re->s3, re->bucket, key, err);
 }
 
-int remote_delete_many(struct fs *fs, const char *const *keys, size_t nkeys,
+int remote_delete_many(struct remote *re, const char *const *keys, size_t nkeys,
                        struct s3_delete_result *out, struct s3_error *err)
 {
     size_t i;
     int rc;
 
-    if (!fs->cluster)
-        return s3_delete_many(fs->s3, fs->bucket, keys, nkeys, out, err);
+    if (!re->cluster)
+        return s3_delete_many(re->s3, re->bucket, keys, nkeys, out, err);
     memset(out, 0, sizeof(*out));
     out->deleted = xcalloc(nkeys + 1, sizeof(char *));
     out->error_keys = xcalloc(nkeys + 1, sizeof(char *));
@@ -790,7 +907,7 @@ int remote_delete_many(struct fs *fs, const char *const *keys, size_t nkeys,
     for (i = 0; i < nkeys; i++) {
         struct s3_error e;
 
-        rc = rm_delete(fs, keys[i], &e);
+        rc = rm_delete(re, keys[i], &e);
         if (rc == 0 || rc == -ENOENT) {
             out->deleted[out->ndeleted++] = xstrdup(keys[i]);
             continue;
@@ -803,9 +920,9 @@ int remote_delete_many(struct fs *fs, const char *const *keys, size_t nkeys,
     return 0;
 }
 
-int remote_copy(struct fs *fs, const char *src, const char *dst, uint64_t size,
-                const struct s3_put_opts *replace, const char *if_match,
-                char **etag, struct s3_error *err)
+int remote_copy(struct remote *re, const char *src, const char *dst,
+                uint64_t size, const struct s3_put_opts *replace,
+                const char *if_match, char **etag, struct s3_error *err)
 {
     const uint64_t part = 1ull << 30;
     struct s3_object_meta m;
@@ -816,13 +933,13 @@ int remote_copy(struct fs *fs, const char *src, const char *dst, uint64_t size,
     size_t n = 0, i;
     int rc;
 
-    if (fs->cluster) /* the node copies whole objects (CopyObject) */
-        return rm_copy(fs, src, dst, replace, if_match, etag, err);
+    if (re->cluster) /* the node copies whole objects (CopyObject) */
+        return rm_copy(re, src, dst, replace, if_match, etag, err);
     if (size <= S3_MAX_PUT_SIZE)
-        return s3_copy(fs->s3, fs->bucket, src, fs->bucket, dst, replace,
+        return s3_copy(re->s3, re->bucket, src, re->bucket, dst, replace,
                        if_match, etag, err);
     /* Larger than one CopyObject: a multipart copy, metadata carried. */
-    rc = s3_head(fs->s3, fs->bucket, src, &m, err);
+    rc = s3_head(re->s3, re->bucket, src, &m, err);
     if (rc)
         return rc;
     kv = xcalloc(m.nuser + 1, sizeof(*kv));
@@ -831,7 +948,7 @@ int remote_copy(struct fs *fs, const char *src, const char *dst, uint64_t size,
     po.meta = kv;
     po.nmeta = m.nuser;
     po.content_type = m.content_type[0] ? m.content_type : NULL;
-    rc = s3_mpu_create(fs->s3, fs->bucket, dst, replace ? replace : &po,
+    rc = s3_mpu_create(re->s3, re->bucket, dst, replace ? replace : &po,
                        &upload, err);
     n = (size_t)((size + part - 1) / part);
     etags = xcalloc(n, sizeof(*etags));
@@ -839,15 +956,15 @@ int remote_copy(struct fs *fs, const char *src, const char *dst, uint64_t size,
     for (i = 0; i < n && rc == 0; i++) {
         uint64_t off = i * part, len = size - off < part ? size - off : part;
         rc =
-            s3_mpu_upload_part_copy(fs->s3, fs->bucket, dst, upload, (int)i + 1,
-                                    fs->bucket, src, off, len, &etags[i], err);
+            s3_mpu_upload_part_copy(re->s3, re->bucket, dst, upload, (int)i + 1,
+                                    re->bucket, src, off, len, &etags[i], err);
         parts[i] = (struct s3_part){(int)i + 1, etags[i]};
     }
     if (rc == 0)
-        rc = s3_mpu_complete(fs->s3, fs->bucket, dst, upload, parts, n, etag,
+        rc = s3_mpu_complete(re->s3, re->bucket, dst, upload, parts, n, etag,
                              err);
     else if (upload)
-        s3_mpu_abort(fs->s3, fs->bucket, dst, upload, NULL);
+        s3_mpu_abort(re->s3, re->bucket, dst, upload, NULL);
     for (i = 0; i < n; i++)
         free(etags[i]);
     free(etags);
@@ -858,48 +975,69 @@ int remote_copy(struct fs *fs, const char *src, const char *dst, uint64_t size,
     return rc;
 }
 
-int remote_upload_fd(struct fs *fs, const char *key, int fd, uint64_t size,
+int remote_download_fd(struct remote *re, const char *key, uint64_t size,
+                       const char *etag, int fd, struct s3_object_meta *meta,
+                       struct s3_error *err)
+{
+    struct s3_sink sink = {.kind = S3_SINK_FD, .fd = fd};
+    struct s3_transfer_opts o;
+
+    if (re->cluster)
+        return rm_download(re, key, size, etag, fd, meta, err);
+    s3_transfer_opts_init(&o);
+    o.part_size = re->part_size;
+    o.parallel = re->parallel;
+    /* One GET for what fits in a part: no HEAD, no ranges. */
+    if (size <= o.part_size) {
+        s3_object_meta_init(meta);
+        return s3_get(re->s3, re->bucket, key, 0, UINT64_MAX,
+                      etag && *etag ? etag : NULL, &sink, meta, err);
+    }
+    return s3_download_fd(re->s3, re->bucket, key, fd, &o, meta, err);
+}
+
+int remote_upload_fd(struct remote *re, const char *key, int fd, uint64_t size,
                      const struct s3_put_opts *opts, char **etag,
                      struct s3_error *err)
 {
     struct s3_transfer_opts o;
     struct s3_body body = {.kind = S3_BODY_FD, .fd = fd, .len = size};
 
-    if (fs->cluster) {
-        if (size <= fs->conf.multipart_above && size <= RM_MAX_BODY)
-            return rm_put(fs, key, &body, opts, etag, err);
-        return rm_upload_parts(fs, key, fd, size, opts, etag, err);
+    if (re->cluster) {
+        if (size <= re->multipart_above && size <= RM_MAX_BODY)
+            return rm_put(re, key, &body, opts, etag, err);
+        return rm_upload_parts(re, key, fd, size, opts, etag, err);
     }
     s3_transfer_opts_init(&o);
-    o.part_size = fs->conf.part_size;
-    o.multipart_above = fs->conf.multipart_above;
-    o.parallel = (unsigned)fs->conf.upload_parallel;
-    return s3_upload_fd(fs->s3, fs->bucket, key, fd, size, opts, &o, etag, err);
+    o.part_size = re->part_size;
+    o.multipart_above = re->multipart_above;
+    o.parallel = (unsigned)re->parallel;
+    return s3_upload_fd(re->s3, re->bucket, key, fd, size, opts, &o, etag, err);
 }
 
-int remote_mpu_create(struct fs *fs, const char *key,
+int remote_mpu_create(struct remote *re, const char *key,
                       const struct s3_put_opts *opts, char **upload_id,
                       struct s3_error *err)
 {
-    if (fs->cluster)
-        return rm_mpu_create(fs, key, opts, upload_id, err);
-    return s3_mpu_create(fs->s3, fs->bucket, key, opts, upload_id, err);
+    if (re->cluster)
+        return rm_mpu_create(re, key, opts, upload_id, err);
+    return s3_mpu_create(re->s3, re->bucket, key, opts, upload_id, err);
 }
 
-int remote_mpu_complete(struct fs *fs, const char *key, const char *upload_id,
-                        const struct s3_part *parts, size_t nparts, char **etag,
-                        struct s3_error *err)
+int remote_mpu_complete(struct remote *re, const char *key,
+                        const char *upload_id, const struct s3_part *parts,
+                        size_t nparts, char **etag, struct s3_error *err)
 {
-    if (fs->cluster)
-        return rm_mpu_complete(fs, key, upload_id, parts, nparts, etag, err);
-    return s3_mpu_complete(fs->s3, fs->bucket, key, upload_id, parts, nparts,
+    if (re->cluster)
+        return rm_mpu_complete(re, key, upload_id, parts, nparts, etag, err);
+    return s3_mpu_complete(re->s3, re->bucket, key, upload_id, parts, nparts,
                            etag, err);
 }
 
-int remote_mpu_abort(struct fs *fs, const char *key, const char *upload_id,
+int remote_mpu_abort(struct remote *re, const char *key, const char *upload_id,
                      struct s3_error *err)
 {
-    if (fs->cluster)
-        return rm_mpu_abort(fs, key, upload_id, err);
-    return s3_mpu_abort(fs->s3, fs->bucket, key, upload_id, err);
+    if (re->cluster)
+        return rm_mpu_abort(re, key, upload_id, err);
+    return s3_mpu_abort(re->s3, re->bucket, key, upload_id, err);
 }

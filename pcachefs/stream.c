@@ -42,7 +42,7 @@ struct stream *stream_new(struct fs *fs, int fd, const char *key,
     int rc;
 
     meta_put_init(&mp, st);
-    rc = remote_mpu_create(fs, key, &mp.opts, &s->upload_id, NULL);
+    rc = remote_mpu_create(&fs->remote, key, &mp.opts, &s->upload_id, NULL);
     if (rc) {
         log_debug(LOG_SUB_S3, "no streaming upload for %s: %s", key,
                   strerror(-rc));
@@ -101,8 +101,8 @@ static void stream_send(struct stream *s, size_t k, uint64_t size)
     free(p->etag);
     p->etag = NULL;
     p->gen_sent = p->gen;
-    p->req =
-        remote_part_start(s->fs, s->key, s->upload_id, (int)k + 1, off, &body);
+    p->req = remote_part_start(&s->fs->remote, s->key, s->upload_id, (int)k + 1,
+                               off, &body);
     s->inflight++;
 }
 
@@ -205,8 +205,8 @@ static void stream_fix_meta(struct stream *s, uint64_t size,
         return;
     }
     meta_put_init(&mp, st);
-    if (remote_copy(s->fs, s->key, s->key, size, &mp.opts, NULL, &fixed,
-                    NULL) == 0 &&
+    if (remote_copy(&s->fs->remote, s->key, s->key, size, &mp.opts, NULL,
+                    &fixed, NULL) == 0 &&
         fixed) {
         free(*etag);
         *etag = fixed;
@@ -229,8 +229,8 @@ int stream_finish(struct stream *s, uint64_t size, const char *key,
     parts = xcalloc(nparts, sizeof(*parts));
     for (k = 0; k < nparts; k++)
         parts[k] = (struct s3_part){(int)k + 1, s->parts[k].etag};
-    rc = remote_mpu_complete(s->fs, s->key, s->upload_id, parts, nparts, etag,
-                             err);
+    rc = remote_mpu_complete(&s->fs->remote, s->key, s->upload_id, parts,
+                             nparts, etag, err);
     free(parts);
     if (rc == 0) {
         free(s->upload_id);
@@ -251,7 +251,8 @@ void stream_free(struct stream *s)
             stream_reap(s, k);
         free(s->parts[k].etag);
     }
-    if (s->upload_id && remote_mpu_abort(s->fs, s->key, s->upload_id, NULL))
+    if (s->upload_id &&
+        remote_mpu_abort(&s->fs->remote, s->key, s->upload_id, NULL))
         log_warnx("could not abort upload %s of %s", s->upload_id, s->key);
     free(s->upload_id);
     free(s->key);

@@ -29,6 +29,7 @@
 
 struct writer {
     struct fs *fs;
+    unsigned refs; /* atomic: the inode's, and borrowers' (writer_ref) */
     pthread_mutex_t lock;
     int fd;                  /* staging file */
     uint64_t size;           /* logical size of the file */
@@ -82,6 +83,7 @@ struct writer *writer_new(struct fs *fs, const char *key, const char *etag,
     w->fd = fd;
     w->size = size;
     w->base_size = size;
+    w->refs = 1;
     pthread_mutex_init(&w->lock, NULL);
     reader_file_init(&w->base, key, etag, size);
     w->nchunks = chunk_count(size, fs->conf.chunk_size);
@@ -91,9 +93,16 @@ struct writer *writer_new(struct fs *fs, const char *key, const char *etag,
     return w;
 }
 
+struct writer *writer_ref(struct writer *w)
+{
+    if (w)
+        __atomic_add_fetch(&w->refs, 1, __ATOMIC_RELAXED);
+    return w;
+}
+
 void writer_free(struct writer *w)
 {
-    if (!w)
+    if (!w || __atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
     stream_free(w->stream);
     close(w->fd);
@@ -326,8 +335,8 @@ int writer_flush(struct writer *w, const char *key, const struct stat *st,
     w->stream = NULL;
     w->no_stream = true; /* what follows starts from an object */
     if (rc == -EAGAIN)
-        rc = remote_upload_fd(w->fs, key, w->fd, w->size, &mp.opts, &new_etag,
-                              &err);
+        rc = remote_upload_fd(&w->fs->remote, key, w->fd, w->size, &mp.opts,
+                              &new_etag, &err);
     if (rc) {
         log_warnx("upload of %s failed: %s", key,
                   s3_error_format(&err, msg, sizeof(msg)));

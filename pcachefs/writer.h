@@ -35,6 +35,10 @@ struct writer;
  */
 struct writer *writer_new(struct fs *fs, const char *key, const char *etag,
                           uint64_t size, int *rc);
+/* One more reference (for a caller that uses w after dropping the inode's
+ * lock, while a release may drop the inode's); returns w. */
+struct writer *writer_ref(struct writer *w);
+/* Drops a reference; the last one frees. NULL is a no-op. */
 void writer_free(struct writer *w);
 
 ssize_t writer_read(struct writer *w, char *buf, size_t len, uint64_t off);

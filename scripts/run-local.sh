@@ -7,6 +7,9 @@
 # with pcachefs, and shows data flowing both ways through the mount:
 # files written through the mount appear in S3, objects put through the S3
 # API appear in the mount, and a second read comes from the chunk cache.
+# Then the cache cluster: pmsd and two cache nodes, a user with a key, a
+# second mount of the bucket through the nodes (cluster mode), reads and
+# writes through it, a warmup, and the nodes' statistics.
 #
 #   scripts/run-local.sh          run the demo, then clean everything up
 #   scripts/run-local.sh --keep   leave the server and the mount running
@@ -19,7 +22,9 @@ KEEP=0
 [ "${1:-}" = --keep ] && KEEP=1
 WORK=$(mktemp -d /tmp/pcachefs-demo.XXXXXX)
 MNT=$WORK/mnt
+CMNT=$WORK/cluster-mnt
 PCACHEFS_PID=
+CLUSTER_MOUNT_PID=
 CLUSTER_PIDS=()
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -28,13 +33,15 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 cleanup() {
     local rc=$?
     [ "$KEEP" = 1 ] && [ $rc = 0 ] && return
-    if mountpoint -q "$MNT" 2>/dev/null; then
-        fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT" || true
-    fi
-    if [ -n "$PCACHEFS_PID" ]; then
-        for _ in $(seq 50); do kill -0 "$PCACHEFS_PID" 2>/dev/null || break; sleep 0.1; done
-        kill "$PCACHEFS_PID" 2>/dev/null || true
-    fi
+    for m in "$MNT" "$CMNT"; do
+        if mountpoint -q "$m" 2>/dev/null; then
+            fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m" || true
+        fi
+    done
+    for pid in $PCACHEFS_PID $CLUSTER_MOUNT_PID; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill "$pid" 2>/dev/null || true
+    done
     for pid in "${CLUSTER_PIDS[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
@@ -143,26 +150,36 @@ for _ in $(seq 100); do
 done
 run "$CTL" node list
 
-say "a user with read access gets a token; the nodes serve the bucket's chunks"
-run "$CTL" policy add reader --allow 'read,list:demo/*' >/dev/null
-run "$CTL" user add alice --policy reader >/dev/null
+say "a user gets a key; a second mount reaches the bucket through the cluster"
+run "$CTL" policy add team --allow 'read,list,write,delete:demo/*' >/dev/null
+run "$CTL" user add alice --policy team >/dev/null
 "$CTL" --json key create alice | json_cred > "$WORK/alice.cred"
 chmod 600 "$WORK/alice.cred"
-TOKEN=$(PCACHE_CREDFILE=$WORK/alice.cred "$CTL" token)
+mkdir -p "$CMNT"
+run "$PCACHEFS" demo "$CMNT" -o "pms=127.0.0.1:$PMS_PORT,credfile=$WORK/alice.cred,cache_dir=$WORK/ccache,cache_size=0"
+CLUSTER_MOUNT_PID=$(pgrep -n -f "pcachefs demo $CMNT" || true)
+run ls -l "$CMNT" "$CMNT/datasets"
+
+say "reading through the cluster: chunks come from the nodes that own them"
+run dd if="$CMNT/datasets/sample.bin" of=/dev/null bs=1M
+run cmp "$WORK/sample.bin" "$CMNT/datasets/sample.bin" && echo "identical"
+PCMDC=("$PCMD" --pms "127.0.0.1:$PMS_PORT" --credfile "$WORK/alice.cred")
+run "${PCMDC[@]}" stats -h s3://demo/datasets/
+
+say "writing through the cluster: the nodes upload to S3 and keep the chunks"
+echo "written through the cache cluster" > "$CMNT/from-cluster.txt"
+run "$PCMD" cat s3://demo/from-cluster.txt
+run "${PCMDC[@]}" warmup s3://demo/results/
 ETAG=$("$PCMD" stat s3://demo/datasets/sample.bin | awk '/^ETag/ {print $2}')
 ETAG_Q=$(/usr/bin/python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$ETAG")
 CHUNK_URL="http://127.0.0.1:${NODE_PORTS[0]}/v1/chunk/demo/datasets/sample.bin?etag=$ETAG_Q&index=0&chunk_size=8388608"
-for attempt in first second; do
-    printf '%s request: ' "$attempt"
-    curl -s -o /dev/null -D - -H "Authorization: Bearer $TOKEN" "$CHUNK_URL" |
-        tr -d '\r' | awk '/^HTTP/ {s = $2} tolower($1) == "x-pcache-cache:" {c = $2} END {print "HTTP " s ", cache " c}'
-done
-printf 'without a token: HTTP %s\n' "$(curl -s -o /dev/null -w '%{http_code}' "$CHUNK_URL")"
+printf 'a chunk request without a token: HTTP %s\n' "$(curl -s -o /dev/null -w '%{http_code}' "$CHUNK_URL")"
 run "$CTL" status
 
 if [ "$KEEP" = 1 ]; then
     say "left running"
     echo "mount: $MNT (stop: fusermount3 -u $MNT)"
+    echo "cluster mount: $CMNT (stop: fusermount3 -u $CMNT)"
     echo "S3:    $S3RVER_URL (stop: bash $ROOT/tests/harness/s3rver.sh stop $WORK/s3)"
     echo "pmsd:  127.0.0.1:$PMS_PORT, nodes on ports ${NODE_PORTS[*]} (pids ${CLUSTER_PIDS[*]})"
 else
