@@ -231,7 +231,8 @@ R1=$(ratio "$P1" "$N1")
 R16=$(ratio "$P16" "$N16")
 RR=$(ratio "$PR" "$NR")
 RSSM=$(awk -v k="$RSS" 'BEGIN { printf "%.1f", k / 1024 }')
-cat <<REPORT
+report() {
+    cat <<REPORT
 
 pcpd vs nginx, loopback, same chunk files ($(nproc) cores, ${DUR}s per run)
 
@@ -244,3 +245,12 @@ pcpd vs nginx, loopback, same chunk files ($(nproc) cores, ${DUR}s per run)
 pcpd RSS with a 10,000-chunk index: ${RSSM} MiB (target < 64 MiB + mem tier;
 the tier here is a directory, so no tier pages are in the RSS)
 REPORT
+}
+report | tee "$BUILD/bench-pcpd.md"
+# The chart: pcpd relative to nginx (1 = nginx) on each test.
+printf 'test pcpd nginx\nchunks_1_conn %s 1\nchunks_16_conn %s 1\nranges_64_conn %s 1\n' \
+    "$R1" "$R16" "$RR" >"$BUILD/bench-pcpd.dat"
+bash "$ROOT/scripts/bench-chart.sh" "$BUILD/bench-pcpd.dat" "$BUILD/bench-pcpd.png" \
+    "pcpd vs nginx, same chunk files (1 = nginx)" "x nginx (higher is better)" ||
+    log "no chart (gnuplot)"
+echo "report: $BUILD/bench-pcpd.md, chart: $BUILD/bench-pcpd.png"

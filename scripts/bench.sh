@@ -49,7 +49,9 @@
 #
 # Everything binds to 127.0.0.1. Every process is started here and stopped
 # by its pid on exit, every mount is unmounted (fusermount -u, then -z).
-# The run directory keeps results.md, results.tsv and logs/.
+# The run directory keeps results.md, results.tsv, logs/ and a chart
+# (results.png, from chart.dat by scripts/bench-chart.sh with gnuplot):
+# each system's speed relative to the best peer on every test.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -885,6 +887,34 @@ report() {
     echo "- cold = unmount, wipe the system's cache dir, sync + drop_caches (this also empties s3rver's" \
         "page cache), mount again"
 }
+# chart_data: each system's speed relative to the best peer on every test
+# that has one (higher is better; times are inverted), for bench-chart.sh.
+chart_data() {
+    local r s v bp bpv
+    printf 'test'
+    for s in "${SYSTEMS[@]}"; do printf ' %s' "$s"; done
+    echo
+    for r in a b1 b2 c1 c2 d1 d2 d3 e1 e2 f; do
+        bp=$(best_peer "$r")
+        bpv=${bp%% *}
+        [ -n "$bp" ] || continue
+        printf '%s' "$r"
+        for s in "${SYSTEMS[@]}"; do
+            v=${VAL[$s|$r]:-}
+            if [ -z "$v" ] || ! ge "$v" 0.000001; then printf ' -'
+            elif [ -n "${HIGHER[$r]:-}" ]; then printf ' %s' "$(x "$v" "$bpv")"
+            else printf ' %s' "$(x "$bpv" "$v")"; fi
+        done
+        echo
+    done
+}
 report >"$RESULTS"
+chart_data >"$RUN/chart.dat"
+if bash "$ROOT/scripts/bench-chart.sh" "$RUN/chart.dat" "$RUN/results.png" \
+    "pcachefs benchmark: speed relative to the best peer (1 = best peer)" \
+    "x best peer (higher is better)" >>"$LOGDIR/chart.log" 2>&1; then
+    printf '\nChart: %s (data %s)\n' "$RUN/results.png" "$RUN/chart.dat" >>"$RESULTS"
+fi
 [ -n "$OUT" ] && cp "$RESULTS" "$OUT"
+[ -n "$OUT" ] && [ -s "$RUN/results.png" ] && cp "$RUN/results.png" "${OUT%.*}.png"
 cat "$RESULTS"

@@ -252,3 +252,300 @@ class ClusterTest(unittest.TestCase):
 def main():
     parse_argv()
     unittest.main(verbosity=2)
+
+
+# --- cluster-mode mounts (test_cluster_mount.py, test_cluster_netns.py) ----
+#
+# pcachefs PBUCKET[/PREFIX] MNT -o pms=HOST:PORT,credfile=F[,...]: the mount
+# holds a pmsd user's key only, never backend credentials. The helpers of
+# the standalone mount tests (mounthelp.py) are imported when first used:
+# importing it installs its SIGTERM handler (emergency unmount), which the
+# cluster tests without mounts do not need.
+
+def pcachefs_bin():
+    """$PCACHEFS_BIN, else $PCACHE_BUILD_DIR/pcachefs/pcachefs."""
+    return os.path.abspath(os.environ.get("PCACHEFS_BIN") or os.path.join(
+        os.environ.get("PCACHE_BUILD_DIR", "build"), "pcachefs", "pcachefs"))
+
+
+def cluster_mount_missing():
+    """Why cluster-mode mounts cannot be tested here (None: they can)."""
+    b = pcachefs_bin()
+    if not os.access(b, os.X_OK):
+        return "%s not built" % b
+    if not os.path.exists("/dev/fuse"):
+        return "no /dev/fuse"
+    if not shutil.which("fusermount3"):
+        return "fusermount3 missing"
+    try:
+        p = subprocess.run([b, "--help"], capture_output=True, text=True,
+                           timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "%s --help: %s" % (b, e)
+    if "pms" not in p.stdout + p.stderr:
+        return "%s has no cluster mode yet (no pms= in --help)" % b
+    return None
+
+
+def write_credfile(path, cred):
+    """An ACCESS_KEY:SECRET_KEY file, mode 0600."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("%s:%s\n" % tuple(cred))
+    os.chmod(path, 0o600)
+    return path
+
+
+def pattern_blocks(size, seed, block=CHUNK):
+    """size bytes of a pattern, block by block, never all in memory: a
+    random 1 MiB base, rotated differently for every block, whose first
+    16 bytes are the block's number and the seed, so that a block served
+    for another (or shifted) is caught by a checksum."""
+    import random
+    import struct
+    base = random.Random(seed).randbytes(block)
+    i = 0
+    left = size
+    while left > 0:
+        k = (i * 7919 + 13) % block
+        b = base[k:] + base[:k]
+        b = struct.pack(">QQ", i, seed & 0xFFFFFFFFFFFFFFFF) + b[16:]
+        n = min(left, block)
+        yield b[:n]
+        left -= n
+        i += 1
+
+
+def put_stream(url, path, size, blocks, timeout=600):
+    """PUT of size bytes from the iterable blocks to url + path (s3rver:
+    unsigned requests pass), streamed; returns (sha256 hex, ETag)."""
+    import hashlib
+    import urllib.parse
+    u = urllib.parse.urlsplit(url)
+    h = hashlib.sha256()
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        c.putrequest("PUT", path)
+        c.putheader("Content-Length", str(size))
+        c.putheader("Content-Type", "application/octet-stream")
+        c.endheaders()
+        sent = 0
+        for b in blocks:
+            h.update(b)
+            c.send(b)
+            sent += len(b)
+        if sent != size:
+            raise AssertionError("put_stream: %d bytes, not %d" % (sent,
+                                                                   size))
+        r = c.getresponse()
+        body = r.read()
+        if r.status != 200:
+            raise AssertionError("PUT %s: %d %s" % (path, r.status,
+                                                    body[:300]))
+        return h.hexdigest(), r.getheader("ETag")
+    finally:
+        c.close()
+
+
+def get_sha256(url, path, timeout=600):
+    """sha256 hex of GET url + path (s3rver, unsigned), streamed; None for
+    a 404."""
+    import hashlib
+    import urllib.parse
+    u = urllib.parse.urlsplit(url)
+    h = hashlib.sha256()
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        if r.status == 404:
+            r.read()
+            return None
+        if r.status != 200:
+            raise AssertionError("GET %s: %d %s" % (path, r.status,
+                                                    r.read()[:300]))
+        for b in iter(lambda: r.read(CHUNK), b""):
+            h.update(b)
+        return h.hexdigest()
+    finally:
+        c.close()
+
+
+def sha256_path(path, timeout=300):
+    """sha256sum of path in a child process (a read stuck in a FUSE mount
+    cannot hang the test: the child is killed at the timeout); returns
+    (hex, seconds)."""
+    t0 = time.monotonic()
+    p = subprocess.run(["sha256sum", path], capture_output=True, text=True,
+                       timeout=timeout)
+    if p.returncode != 0:
+        raise AssertionError("sha256sum %s: exit %d: %s" % (
+            path, p.returncode, p.stderr.strip()))
+    return p.stdout.split()[0], time.monotonic() - t0
+
+
+class EmergencyKill:
+    """Registered with mounthelp.register(): on SIGTERM (meson's timeout)
+    or SIGINT, SIGKILLs the processes procs() returns (Popen objects, or
+    None), by pid, so that no daemon outlives the test program."""
+
+    def __init__(self, procs):
+        self.procs = procs
+
+    def emergency(self):
+        for p in self.procs():
+            if p is not None and p.poll() is None:
+                p.kill()
+
+
+class ClusterMount:
+    """One cluster-mode pcachefs in the foreground (-f), stopped by PID.
+
+    opts: more -o settings (None as a value: a flag). argv_prefix: e.g.
+    ["nsenter", "--net=/run/netns/X", "--"] (it must exec, so that the
+    pid is pcachefs'). The environment has no AWS_* variables: the mount
+    must not need backend credentials."""
+
+    def __init__(self, mnt, pms, credfile, source, cache_dir=None,
+                 opts=None, log_path=None, argv_prefix=None):
+        self.mnt = mnt
+        self.pms = pms if isinstance(pms, str) else ",".join(pms)
+        self.credfile = credfile
+        self.source = source
+        self.cache_dir = cache_dir or mnt.rstrip("/") + ".cache"
+        self.opts = dict(opts or {})
+        self.log_path = log_path or mnt.rstrip("/") + ".log"
+        self.argv_prefix = list(argv_prefix or [])
+        self.proc = None
+        self.killed = False
+
+    def option_string(self):
+        o = {"pms": self.pms, "credfile": self.credfile,
+             "cache_dir": self.cache_dir}
+        o.update(self.opts)
+        return ",".join(k if v is None else "%s=%s" % (k, v)
+                        for k, v in o.items())
+
+    def argv(self, foreground=True):
+        return self.argv_prefix + [pcachefs_bin(), self.source, self.mnt] + \
+            (["-f"] if foreground else []) + ["-o", self.option_string()]
+
+    @staticmethod
+    def env():
+        e = dict(os.environ)
+        for k in list(e):
+            if k.startswith("AWS_"):
+                del e[k]
+        return e
+
+    def _prepare(self):
+        os.makedirs(self.mnt, exist_ok=True)
+        os.makedirs(self.cache_dir, exist_ok=True)
+
+    def start(self, timeout=30):
+        import mounthelp as mh
+        self._prepare()
+        self.killed = False
+        with open(self.log_path, "ab") as logf:
+            logf.write(("--- %s %s\n" % (time.strftime("%H:%M:%S"),
+                                         " ".join(self.argv()))).encode())
+            logf.flush()
+            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
+                                         stdout=logf, stderr=logf,
+                                         env=self.env())
+        mh.register(self)
+        end = time.monotonic() + timeout
+        while not mh.mounted(self.mnt):
+            if self.proc.poll() is not None:
+                rc = self.proc.returncode
+                self.proc = None
+                mh.unregister(self)
+                raise AssertionError("pcachefs exited with %s before "
+                                     "mounting:\n%s" % (rc, self.log_tail()))
+            if time.monotonic() > end:
+                self.stop(check=False)
+                raise AssertionError("pcachefs did not mount within %d s:\n%s"
+                                     % (timeout, self.log_tail()))
+            time.sleep(0.02)
+        os.stat(self.mnt)
+        return self
+
+    def try_mount(self, timeout=30):
+        """The mount command as a user types it (no -f: it must fail or
+        go to the background); returns (exit status, stderr). A mount
+        that succeeded is unmounted again."""
+        import mounthelp as mh
+        self._prepare()
+        try:
+            p = subprocess.run(self.argv(foreground=False),
+                               capture_output=True, text=True,
+                               timeout=timeout, env=self.env(),
+                               stdin=subprocess.DEVNULL)
+        finally:
+            if mh.mounted(self.mnt):
+                mh.fusermount_u(self.mnt)
+        return p.returncode, p.stderr
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def path(self, *parts):
+        return os.path.join(self.mnt, *parts)
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n=4000):
+        return self.log_text()[-n:]
+
+    def kill(self):
+        """Watchdog: SIGKILL by pid (calls stuck in the mount return)."""
+        if self.proc and self.proc.poll() is None:
+            self.killed = True
+            self.proc.kill()
+
+    def emergency(self):
+        self.kill()
+        subprocess.run(["fusermount3", "-u", "-z", self.mnt],
+                       capture_output=True, timeout=10)
+
+    def stop(self, check=True, timeout=30):
+        """Unmounts (fusermount3 -u, then -z), waits for the process (kills
+        it by pid after timeout); with check, raises AssertionError on a
+        sanitizer report, a non-zero exit or a kill."""
+        import mounthelp as mh
+        if self.proc is None:
+            if mh.mounted(self.mnt):
+                mh.fusermount_u(self.mnt)
+            return None
+        problems = []
+        try:
+            if mh.mounted(self.mnt) and not mh.fusermount_u(self.mnt):
+                problems.append("fusermount3 -u failed: lazy unmount")
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                problems.append("pcachefs (pid %d) still running %d s after "
+                                "the unmount: killed" % (self.proc.pid,
+                                                         timeout))
+        finally:
+            if self.proc.poll() is None:
+                mh.kill_pid(self.proc.pid)
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        mh.unregister(self)
+        rep = mh.sanitizer_report(self.log_text())
+        if rep:
+            problems.append("sanitizer report in pcachefs' log:\n" + rep)
+        if rc != 0 and not self.killed and not problems:
+            problems.append("pcachefs exited with status %s" % rc)
+        if problems and check:
+            raise AssertionError("\n".join(problems) + "\n--- log tail (%s):"
+                                 "\n%s" % (self.log_path, self.log_tail()))
+        return rc
