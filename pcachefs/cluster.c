@@ -79,14 +79,15 @@ struct cluster {
     bool creds_ok;
 
     pthread_mutex_t lock;
-    pthread_cond_t cond;          /* the control thread's sleep, stop */
-    pthread_cond_t qcond;         /* the queue, stop */
-    char token[CL_TOKEN_MAX + 1]; /* under lock */
-    int64_t token_iat, token_exp; /* under lock */
-    struct token scopes;          /* under lock: the token's payload */
-    struct cl_nodes *nodes;       /* under lock; a reference */
-    uint64_t epoch;               /* atomic: the epoch of nodes */
-    struct cl_job *qhead, *qtail; /* under lock */
+    pthread_cond_t cond;                  /* the control thread's sleep, stop */
+    pthread_cond_t qcond;                 /* the queue, stop */
+    char token[CL_TOKEN_MAX + 1];         /* under lock */
+    int64_t token_iat, token_exp;         /* under lock */
+    struct token scopes;                  /* under lock: the token's payload */
+    char last_err[CURL_ERROR_SIZE + 256]; /* under lock: last failure */
+    struct cl_nodes *nodes;               /* under lock; a reference */
+    uint64_t epoch;                       /* atomic: the epoch of nodes */
+    struct cl_job *qhead, *qtail;         /* under lock */
     size_t qlen;
     bool stop; /* under lock; read unlocked by curl progress callbacks */
 
@@ -336,6 +337,7 @@ static int cl_perform(struct cluster *c, CURL *h, const char *node,
                       long *status, uint64_t timeout_ms)
 {
     struct cl_source src = {.call = call};
+    char ebuf[CURL_ERROR_SIZE] = "";
     struct cl_xfer x = {c, node, __atomic_load_n(&c->epoch, __ATOMIC_ACQUIRE)};
     struct curl_slist *hdrs = NULL;
     size_t i;
@@ -380,11 +382,16 @@ static int cl_perform(struct cluster *c, CURL *h, const char *node,
                      (long)((c->stall_ms + 999) / 1000));
     if (c->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
     cc = curl_easy_perform(h);
     curl_slist_free_all(hdrs);
     if (cc != CURLE_OK) {
         log_debug(LOG_SUB_CLUSTER, "cluster: %s %s: %s", method, url,
-                  curl_easy_strerror(cc));
+                  ebuf[0] ? ebuf : curl_easy_strerror(cc));
+        pthread_mutex_lock(&c->lock);
+        snprintf(c->last_err, sizeof(c->last_err), "%s: %s", url,
+                 ebuf[0] ? ebuf : curl_easy_strerror(cc));
+        pthread_mutex_unlock(&c->lock);
         return cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST
                    ? -ECONNREFUSED
                    : -EIO;
@@ -474,6 +481,17 @@ static const char *cl_msg(const json_t *j)
 
 /* ---- Token, pbucket, nodes ------------------------------------------- */
 
+/* "no pmsd answers", with why the last attempt failed (e.g. a
+ * certificate the CA file does not vouch for). */
+static void cl_no_pmsd(struct cluster *c, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&c->lock);
+    snprintf(err, errlen, "no pmsd answers%s%s%s",
+             c->last_err[0] ? " (last: " : "", c->last_err,
+             c->last_err[0] ? ")" : "");
+    pthread_mutex_unlock(&c->lock);
+}
+
 static int cl_token_fetch(struct cluster *c, CURL *h, char *err, size_t errlen)
 {
     const char *tok;
@@ -492,7 +510,7 @@ static int cl_token_fetch(struct cluster *c, CURL *h, char *err, size_t errlen)
         return rc;
     }
     if (rc < 0) {
-        snprintf(err, errlen, "no pmsd answers");
+        cl_no_pmsd(c, err, errlen);
         return rc;
     }
     tok = json_string_value(json_object_get(j, "token"));
@@ -537,7 +555,7 @@ static int cl_pbucket_fetch(struct cluster *c, CURL *h, char *err,
         cl_pms_call(c, h, "GET", path, NULL, false, c->timeout_ms, &status, &j);
     free(path);
     if (rc < 0) {
-        snprintf(err, errlen, "no pmsd answers");
+        cl_no_pmsd(c, err, errlen);
         return rc;
     }
     cs = json_integer_value(json_object_get(j, "chunk_size"));

@@ -146,6 +146,30 @@ static char *rm_str(const json_t *reply, const char *name)
     return v && *v ? xstrdup(v) : NULL;
 }
 
+/*
+ * rm_call for an answer {"etag": E}: *etag (may be NULL: not wanted) gets
+ * an owned copy. With need, an answer without one is -EIO.
+ */
+static int rm_call_etag(struct remote *re, struct cluster_call *call,
+                        char **etag, bool need, struct s3_error *err)
+{
+    char *e = NULL;
+    json_t *j;
+    int rc;
+
+    if (etag)
+        *etag = NULL;
+    rc = rm_call(re, call, &j, err);
+    if (rc == 0 && !(e = rm_str(j, "etag")) && need)
+        rc = -EIO;
+    json_decref(j);
+    if (rc == 0 && etag)
+        *etag = e;
+    else
+        free(e);
+    return rc;
+}
+
 static void rm_call_init(struct cluster_call *call, const char *method,
                          const char *key, const char *path, bool retry)
 {
@@ -334,11 +358,8 @@ static int rm_put(struct remote *re, const char *key,
     char *hdrs[RM_MAX_HDRS], query[48], *path;
     size_t nh = rm_put_headers(o, hdrs);
     struct cluster_call call;
-    json_t *j;
     int rc;
 
-    if (etag)
-        *etag = NULL;
     snprintf(query, sizeof(query), "chunk_size=%" PRIu64,
              cluster_chunk_size(re->cluster));
     path = rm_path(re, key, query);
@@ -346,10 +367,7 @@ static int rm_put(struct remote *re, const char *key,
     call.headers = (const char *const *)hdrs;
     call.nheaders = nh;
     rm_call_body(&call, body);
-    rc = rm_call(re, &call, &j, err);
-    if (rc == 0 && etag)
-        *etag = rm_str(j, "etag");
-    json_decref(j);
+    rc = rm_call_etag(re, &call, etag, false, err);
     rm_free_headers(hdrs, nh);
     free(path);
     return rc;
@@ -375,11 +393,8 @@ static int rm_copy(struct remote *re, const char *src, const char *dst,
     size_t nh = rm_put_headers(replace, hdrs);
     struct cluster_call call;
     struct buf q;
-    json_t *j;
     int rc;
 
-    if (etag)
-        *etag = NULL;
     buf_init(&q, 16384);
     rm_query(&q, "copy_from", src);
     rm_query(&q, "metadata", replace ? "replace" : NULL);
@@ -389,10 +404,7 @@ static int rm_copy(struct remote *re, const char *src, const char *dst,
     rm_call_init(&call, "PUT", dst, path, true);
     call.headers = (const char *const *)hdrs;
     call.nheaders = nh;
-    rc = rm_call(re, &call, &j, err);
-    if (rc == 0 && etag)
-        *etag = rm_str(j, "etag");
-    json_decref(j);
+    rc = rm_call_etag(re, &call, etag, false, err);
     rm_free_headers(hdrs, nh);
     free(path);
     return rc;
@@ -437,10 +449,8 @@ static int rm_part(struct remote *re, const char *key, const char *upload_id,
     uint64_t cs = cluster_chunk_size(re->cluster);
     char *uq = rm_upload_query(upload_id), *q, *path;
     struct cluster_call call;
-    json_t *j;
     int rc;
 
-    *etag = NULL;
     if (offset % cs == 0)
         q = xasprintf("%s&part=%d&offset=%" PRIu64 "&chunk_size=%" PRIu64, uq,
                       part, offset, cs);
@@ -449,10 +459,7 @@ static int rm_part(struct remote *re, const char *key, const char *upload_id,
     path = rm_path(re, key, q);
     rm_call_init(&call, "PUT", key, path, true);
     rm_call_body(&call, body);
-    rc = rm_call(re, &call, &j, err);
-    if (rc == 0 && !(*etag = rm_str(j, "etag")))
-        rc = -EIO;
-    json_decref(j);
+    rc = rm_call_etag(re, &call, etag, true, err);
     free(path);
     free(q);
     free(uq);
@@ -465,14 +472,12 @@ static int rm_mpu_complete(struct remote *re, const char *key,
 {
     char *uq = rm_upload_query(upload_id), *path = rm_path(re, key, uq);
     const char *hdr = "Content-Type: application/json";
-    json_t *doc = json_object(), *arr = json_array(), *j;
+    json_t *doc = json_object(), *arr = json_array();
     struct cluster_call call;
     char *body;
     size_t i;
     int rc;
 
-    if (etag)
-        *etag = NULL;
     for (i = 0; i < nparts; i++)
         json_array_append_new(arr,
                               json_pack("{s:i, s:s}", "part", parts[i].number,
@@ -487,10 +492,7 @@ static int rm_mpu_complete(struct remote *re, const char *key,
     call.nheaders = 1;
     call.body = body;
     call.body_len = strlen(body);
-    rc = rm_call(re, &call, &j, err);
-    if (rc == 0 && etag)
-        *etag = rm_str(j, "etag");
-    json_decref(j);
+    rc = rm_call_etag(re, &call, etag, false, err);
     free(body);
     free(path);
     free(uq);
