@@ -22,14 +22,23 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import types
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pmsdhelp as ph  # noqa: E402
 import pcpdhelp as ch  # noqa: E402
+from mountproc import MountProcess  # noqa: E402
 
 CHUNK = 1 << 20
+CHUNK_REQS = 'pcpd_requests_total{endpoint="chunk"}'
+
+
+def log(msg):
+    sys.stderr.write("[%s] %s\n" % (time.strftime("%H:%M:%S"), msg))
+    sys.stderr.flush()
 
 
 def parse_argv():
@@ -56,7 +65,12 @@ def need_servers():
 
 
 class Node:
-    """One pcpd with --pms; its config has no routes of its own."""
+    """One pcpd with --pms; its config has no routes of its own. The
+    test's requests go to host:port over connection() (a subclass: over
+    HTTPS, or to another host), request_timeout seconds unless told."""
+
+    host = "127.0.0.1"
+    request_timeout = 30
 
     def __init__(self, workdir, pms_addr, credfile, index, extra=""):
         self.dir = workdir
@@ -136,13 +150,17 @@ class Node:
         if rc != 0:
             raise AssertionError("pcpd %s exited %d" % (self.id, rc))
 
+    def connection(self, timeout):
+        return http.client.HTTPConnection(self.host, self.port,
+                                          timeout=timeout)
+
     def request(self, method, path, body=None, headers=None, token=None,
-                timeout=30):
+                timeout=None):
         hdrs = dict(headers or {})
         if token:
             hdrs["Authorization"] = "Bearer " + token
-        c = http.client.HTTPConnection("127.0.0.1", self.port,
-                                       timeout=timeout)
+        c = self.connection(self.request_timeout if timeout is None
+                            else timeout)
         try:
             c.request(method, path, body=body, headers=hdrs)
             r = c.getresponse()
@@ -162,6 +180,21 @@ class Node:
         return out
 
 
+def chunk_counts(nodes, skip=()):
+    """Chunk requests each of nodes served so far (0 for a dead one, and
+    for the indexes in skip)."""
+    out = []
+    for i, n in enumerate(nodes):
+        if i in skip:
+            out.append(0)
+            continue
+        try:
+            out.append(int(n.metrics().get(CHUNK_REQS, 0)))
+        except OSError:
+            out.append(0)
+    return out
+
+
 def err_code(body):
     try:
         return json.loads(body).get("error")
@@ -177,12 +210,7 @@ class ClusterTest(unittest.TestCase):
 
     def setUp(self):
         need_servers()
-
-        def on_alarm(signum, frame):
-            raise AssertionError("test timed out after %ds" % self.timeout)
-        signal.signal(signal.SIGALRM, on_alarm)
-        signal.alarm(self.timeout)
-        self.addCleanup(signal.alarm, 0)
+        ph.set_alarm(self)
         self.tmp = tempfile.mkdtemp(prefix="cluster.",
                                     dir=os.environ["PCACHE_TEST_TMP"])
         self.addCleanup(self.remove_tmp)
@@ -191,30 +219,39 @@ class ClusterTest(unittest.TestCase):
         os.makedirs(self.pmsd.tmp, exist_ok=True)
         self.addCleanup(self.pmsd.cleanup)
         self.pmsd.start()
-        self.node_key = self.pmsd.make_user(
-            "node", [{"actions": ["node"], "resources": ["*"]}])
-        self.credfile = os.path.join(self.tmp, "node.cred")
-        with open(self.credfile, "w") as f:
-            f.write("%s:%s\n" % self.node_key)
-        os.chmod(self.credfile, 0o600)
+        self.node_key = self.user_key("node", ["node"], "*")
+        self.credfile = write_credfile(os.path.join(self.tmp, "node.cred"),
+                                       self.node_key)
         self.bucket = "cl-" + secrets.token_hex(4)
-        ch.s3("S3RVER", "PUT", "/" + self.bucket)
-        self.pmsd.ok("POST", "/v1/backends", {
-            "name": "s3", "endpoint": os.environ["S3RVER_URL"],
-            "bucket": self.bucket, "path_style": True,
-            "access_key": os.environ["S3RVER_KEY"],
-            "secret_key": os.environ["S3RVER_SECRET"]})
-        self.pmsd.ok("POST", "/v1/pbuckets", {
-            "name": "pb1", "chunk_size": CHUNK,
-            "routes": [{"prefix": "", "backend": "s3"}]})
+        self.add_backend("s3", self.bucket)
+        self.add_pbucket("pb1", [("", "s3")])
         self.nodes = []
         for i in range(self.nnodes):
             self.start_node(i)
         self.wait_nodes(self.nnodes)
 
+    def add_backend(self, name, bucket):
+        """A new s3rver bucket and a backend name in pmsd over it."""
+        ch.s3("S3RVER", "PUT", "/" + bucket)
+        self.pmsd.ok("POST", "/v1/backends", {
+            "name": name, "endpoint": os.environ["S3RVER_URL"],
+            "bucket": bucket, "path_style": True,
+            "access_key": os.environ["S3RVER_KEY"],
+            "secret_key": os.environ["S3RVER_SECRET"]})
+
+    def add_pbucket(self, name, routes):
+        """A pbucket with 1 MiB chunks; routes: (prefix, backend) pairs."""
+        self.pmsd.ok("POST", "/v1/pbuckets", {
+            "name": name, "chunk_size": CHUNK,
+            "routes": [{"prefix": p, "backend": b} for p, b in routes]})
+
+    def make_node(self, i, extra=""):
+        """Node i (not started); a subclass may make another kind."""
+        return Node(os.path.join(self.tmp, "n%d" % i), self.pmsd.addr,
+                    self.credfile, i, extra)
+
     def start_node(self, i, extra=""):
-        n = Node(os.path.join(self.tmp, "n%d" % i), self.pmsd.addr,
-                 self.credfile, i, extra)
+        n = self.make_node(i, extra)
         self.addCleanup(n.kill9)
         self.addCleanup(n.finish)
         n.start()
@@ -243,10 +280,13 @@ class ClusterTest(unittest.TestCase):
         ch.s3("S3RVER", "PUT", "/%s/%s" % (self.bucket, key), data_file=path)
         return ch.head_etag("S3RVER", "/%s/%s" % (self.bucket, key))
 
+    def user_key(self, name, actions, resource="pb1/*"):
+        """A pmsd user allowed actions on resource: (access key, secret)."""
+        return self.pmsd.make_user(name, [{"actions": list(actions),
+                                           "resources": [resource]}])
+
     def user(self, name, actions, resource="pb1/*"):
-        cred = self.pmsd.make_user(name, [{"actions": actions,
-                                          "resources": [resource]}])
-        return self.pmsd.token(cred)
+        return self.pmsd.token(self.user_key(name, actions, resource))
 
 
 def main():
@@ -254,13 +294,14 @@ def main():
     unittest.main(verbosity=2)
 
 
-# --- cluster-mode mounts (test_cluster_mount.py, test_cluster_netns.py) ----
+# --- cluster-mode mounts (test_cluster_{mount,netns,tls,etcd}.py) ----------
 #
 # pcachefs PBUCKET[/PREFIX] MNT -o pms=HOST:PORT,credfile=F[,...]: the mount
 # holds a pmsd user's key only, never backend credentials. The helpers of
 # the standalone mount tests (mounthelp.py) are imported when first used:
 # importing it installs its SIGTERM handler (emergency unmount), which the
-# cluster tests without mounts do not need.
+# cluster tests without mounts do not need. What ClusterMount shares with
+# mounthelp.Mount is in mountproc.py, which has no such side effect.
 
 def pcachefs_bin():
     """$PCACHEFS_BIN, else $PCACHE_BUILD_DIR/pcachefs/pcachefs."""
@@ -285,6 +326,22 @@ def cluster_mount_missing():
     if "pms" not in p.stdout + p.stderr:
         return "%s has no cluster mode yet (no pms= in --help)" % b
     return None
+
+
+def mount_main(*checks, servers=True):
+    """main() of a test program with cluster-mode mounts: the binaries
+    off sys.argv; skips (77) without the s3rver environment (servers), or
+    with the first reason one of checks gives (functions: why the tests
+    cannot run, None if they can; e.g. cluster_mount_missing)."""
+    parse_argv()
+    if servers:
+        need_servers()
+    for check in checks:
+        why = check()
+        if why:
+            print("SKIP: " + why)
+            sys.exit(77)
+    unittest.main(verbosity=2)
 
 
 def write_credfile(path, cred):
@@ -398,8 +455,10 @@ class EmergencyKill:
                 p.kill()
 
 
-class ClusterMount:
-    """One cluster-mode pcachefs in the foreground (-f), stopped by PID.
+class ClusterMount(MountProcess):
+    """One cluster-mode pcachefs in the foreground (-f), stopped by PID
+    (pid, path(), log_text(), log_tail(), kill(), emergency() and the
+    two halves of stop(): mountproc.py).
 
     opts: more -o settings (None as a value: a flag). argv_prefix: e.g.
     ["nsenter", "--net=/run/netns/X", "--"] (it must exec, so that the
@@ -486,34 +545,6 @@ class ClusterMount:
                 mh.fusermount_u(self.mnt)
         return p.returncode, p.stderr
 
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
-
-    def path(self, *parts):
-        return os.path.join(self.mnt, *parts)
-
-    def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, n=4000):
-        return self.log_text()[-n:]
-
-    def kill(self):
-        """Watchdog: SIGKILL by pid (calls stuck in the mount return)."""
-        if self.proc and self.proc.poll() is None:
-            self.killed = True
-            self.proc.kill()
-
-    def emergency(self):
-        self.kill()
-        subprocess.run(["fusermount3", "-u", "-z", self.mnt],
-                       capture_output=True, timeout=10)
-
     def stop(self, check=True, timeout=30):
         """Unmounts (fusermount3 -u, then -z), waits for the process (kills
         it by pid after timeout); with check, raises AssertionError on a
@@ -523,29 +554,93 @@ class ClusterMount:
             if mh.mounted(self.mnt):
                 mh.fusermount_u(self.mnt)
             return None
-        problems = []
-        try:
-            if mh.mounted(self.mnt) and not mh.fusermount_u(self.mnt):
-                problems.append("fusermount3 -u failed: lazy unmount")
+        rc, problems = self.unmount_and_wait(timeout)
+        return self.stopped(rc, problems, check)
+
+
+def mount_watchdog(test, seconds):
+    """After seconds, kills test.mounts by pid, so that a call stuck in a
+    mount returns (ENOTCONN) and the test fails instead of hanging;
+    cancelled in cleanup."""
+    def kill_mounts():
+        log("watchdog: %s runs out of time: killing its mounts" % test.id())
+        for m in list(test.mounts):
+            m.kill()
+    wd = threading.Timer(seconds, kill_mounts)
+    wd.daemon = True
+    wd.start()
+    test.addCleanup(wd.cancel)
+
+
+def read_through_fault(test, path, digest, counts, at, what, fault, event,
+                       wait, timeout):
+    """sha256sum of path in a child process, and fault() (a node killed,
+    a link cut: the event) in the middle of the read: once the chunk
+    requests counts() returns (one number a node) have grown by at, which
+    must happen within wait seconds and before the read ends (what: those
+    chunks, for the message). The read must then end within timeout
+    seconds with digest; the child is killed by pid if it is still there.
+    Returns c0 and at_fault (counts() at the start and at the fault),
+    t_fault and secs (seconds from the start to the fault and to the
+    end of the read)."""
+    c0 = counts()
+    t0 = time.monotonic()
+    p = subprocess.Popen(["sha256sum", path], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        def enough():
+            done = sum(b - a for a, b in zip(c0, counts()))
+            return p.poll() is not None or done >= at
+        ph.wait_for(enough, wait, what, step=0.02)
+        test.assertIsNone(p.poll(), "the read ended before the " + event)
+        at_fault = counts()
+        fault()
+        t_fault = time.monotonic() - t0
+        out, err = p.communicate(timeout=timeout)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    secs = time.monotonic() - t0
+    test.assertEqual(p.returncode, 0, err)
+    test.assertEqual(out.split()[0], digest)
+    return types.SimpleNamespace(c0=c0, at_fault=at_fault, t_fault=t_fault,
+                                 secs=secs)
+
+
+class ClusterMountTest(ClusterTest):
+    """ClusterTest with cluster-mode mounts in self.mounts (the base of
+    test_cluster_mount.MountTest and test_cluster_tls.TlsCluster); a
+    subclass's setUp sets self.mounts = [] and adds self.stop_mounts to
+    its cleanups (so that the mounts go before the nodes and pmsd stop)."""
+
+    def stop_mounts(self):
+        errors = []
+        while self.mounts:
             try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                problems.append("pcachefs (pid %d) still running %d s after "
-                                "the unmount: killed" % (self.proc.pid,
-                                                         timeout))
-        finally:
-            if self.proc.poll() is None:
-                mh.kill_pid(self.proc.pid)
-                self.proc.wait()
-        rc = self.proc.returncode
-        self.proc = None
-        mh.unregister(self)
-        rep = mh.sanitizer_report(self.log_text())
-        if rep:
-            problems.append("sanitizer report in pcachefs' log:\n" + rep)
-        if rc != 0 and not self.killed and not problems:
-            problems.append("pcachefs exited with status %s" % rc)
-        if problems and check:
-            raise AssertionError("\n".join(problems) + "\n--- log tail (%s):"
-                                 "\n%s" % (self.log_path, self.log_tail()))
-        return rc
+                self.mounts.pop().stop()
+            except AssertionError as e:
+                errors.append(str(e))
+        if errors:
+            self.fail("\n".join(errors))
+
+    def user_cred(self, name, actions, resource="pb1/*"):
+        """A credentials file (TMP/NAME.cred) of a new user."""
+        return write_credfile(os.path.join(self.tmp, name + ".cred"),
+                              self.user_key(name, actions, resource))
+
+    def cluster_mount(self, credfile, source="pb1", name=None, opts=None,
+                      start=True):
+        """A ClusterMount on TMP/NAME (default mnt<N>) through this
+        cluster's pmsd; started (and in self.mounts) with start."""
+        name = name or "mnt%d" % len(self.mounts)
+        m = ClusterMount(os.path.join(self.tmp, name), self.pmsd.addr,
+                         credfile, source, opts=opts)
+        if start:
+            self.mounts.append(m)
+            m.start()
+        return m
+
+    def unmount(self, m):
+        self.mounts.remove(m)
+        m.stop()

@@ -37,6 +37,8 @@ import time
 import unittest
 import urllib.request
 
+from mountproc import MountProcess
+
 SKIP = 77
 MiB = 1 << 20
 
@@ -478,8 +480,10 @@ def sanitizer_report(text):
 
 # --- the mount ---------------------------------------------------------------
 
-class Mount:
-    """One pcachefs mount in the foreground (-f), pid known."""
+class Mount(MountProcess):
+    """One pcachefs mount in the foreground (-f), pid known (pid, path(),
+    log_text(), log_tail(), kill(), emergency() and the two halves of
+    stop(): mountproc.py)."""
 
     def __init__(self, server, bucket, mnt, cache_dir, opts=None, prefix="",
                  endpoint=None, env=None, log_path=None):
@@ -536,77 +540,19 @@ class Mount:
         os.stat(self.mnt)  # answers
         return self
 
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
-
-    def path(self, *parts):
-        return os.path.join(self.mnt, *parts)
-
-    def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, n=4000):
-        return self.log_text()[-n:]
-
-    def kill(self):
-        """Watchdog: end the process at once (aborts the FUSE connection)."""
-        if self.proc and self.proc.poll() is None:
-            self.killed = True
-            try:
-                self.proc.kill()
-            except ProcessLookupError:
-                pass
-
-    def emergency(self):
-        self.kill()
-        subprocess.run(["fusermount3", "-u", "-z", self.mnt],
-                       capture_output=True, timeout=10)
-
     def stop(self, check=True, timeout=30):
         """Unmounts and waits for the process; returns its exit status.
         With check, raises AssertionError on a sanitizer report, a non-zero
         exit status or a process that had to be killed."""
         if self.proc is None:
             return None
-        problems = []
         try:
-            if mounted(self.mnt):
-                if not fusermount_u(self.mnt):
-                    problems.append("fusermount3 -u failed: lazy unmount")
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                problems.append("pcachefs (pid %d) still running %d s after "
-                                "the unmount: killed" % (self.proc.pid,
-                                                         timeout))
-                kill_pid(self.proc.pid)
-                self.proc.wait()
+            self.exit_status, problems = self.unmount_and_wait(timeout)
         finally:
-            if self.proc.poll() is None:
-                kill_pid(self.proc.pid)
-                self.proc.wait()
             if self.logf:
                 self.logf.close()
                 self.logf = None
-        self.exit_status = self.proc.returncode
-        self.proc = None
-        unregister(self)
-        rep = sanitizer_report(self.log_text())
-        if rep:
-            problems.append("sanitizer report in pcachefs' log:\n" + rep)
-        if self.exit_status != 0 and not problems and \
-                not getattr(self, "killed", False):
-            problems.append("pcachefs exited with status %s after the unmount"
-                            % self.exit_status)
-        if problems and check:
-            raise AssertionError("\n".join(problems) + "\n--- log tail:\n" +
-                                 self.log_tail())
-        return self.exit_status
+        return self.stopped(self.exit_status, problems, check)
 
     def remount(self, **kw):
         self.stop()

@@ -74,6 +74,73 @@ def wait_for(pred, timeout=10.0, what="condition", step=0.05):
         time.sleep(step)
 
 
+def set_alarm(test):
+    """SIGALRM fails test (a unittest.TestCase) after test.timeout
+    seconds; the alarm is cancelled in its cleanup."""
+    def on_alarm(signum, frame):
+        raise AssertionError("test timed out after %ds" % test.timeout)
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(test.timeout)
+    test.addCleanup(signal.alarm, 0)
+
+
+def plain_http_status(host, port=None, path="/v1/status", timeout=5):
+    """The status of a GET in plain HTTP; None when no HTTP reply comes
+    (a TLS listener)."""
+    c = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        return c.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        c.close()
+
+
+# -- test certificates (openssl CLI), P-256, valid for two days --
+
+def openssl(*args, cwd=None):
+    subprocess.run(["openssl"] + list(args), check=True, capture_output=True,
+                   timeout=60, cwd=cwd)
+
+
+def self_signed_cert(d, name, subject, *addext):
+    """D/NAME.crt and D/NAME.key, self-signed; addext: -addext values.
+    Returns (crt, key)."""
+    crt, key = os.path.join(d, name + ".crt"), os.path.join(d, name + ".key")
+    ext = []
+    for e in addext:
+        ext += ["-addext", e]
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+            "-out", crt, "-days", "2", "-subj", subject, *ext)
+    return crt, key
+
+
+def make_ca(d, name):
+    """A CA certificate and key."""
+    return self_signed_cert(d, name, "/CN=pcache test " + name,
+                            "basicConstraints=critical,CA:TRUE",
+                            "keyUsage=critical,keyCertSign,cRLSign")
+
+
+def make_server_cert(d, name, ca):
+    """A server certificate for IP 127.0.0.1 signed by ca (crt, key)."""
+    crt, key = os.path.join(d, name + ".crt"), os.path.join(d, name + ".key")
+    csr, ext = os.path.join(d, name + ".csr"), os.path.join(d, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName = IP:127.0.0.1\n"
+                "basicConstraints = critical, CA:FALSE\n"
+                "keyUsage = critical, digitalSignature\n"
+                "extendedKeyUsage = serverAuth\n")
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+            "-out", csr, "-subj", "/CN=127.0.0.1")
+    openssl("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1],
+            "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext)
+    return crt, key
+
+
 def read_cred(path):
     with open(path) as f:
         ak, sk = f.read().strip().split(":", 1)
@@ -261,11 +328,7 @@ class PmsdTest(unittest.TestCase):
     timeout = 60  # seconds per test
 
     def setUp(self):
-        def on_alarm(signum, frame):
-            raise AssertionError("test timed out after %ds" % self.timeout)
-        signal.signal(signal.SIGALRM, on_alarm)
-        signal.alarm(self.timeout)
-        self.addCleanup(signal.alarm, 0)
+        set_alarm(self)
         self.pmsd = self.make_pmsd()
         self.addCleanup(self.pmsd.cleanup)
         self.pmsd.start()

@@ -34,7 +34,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -43,12 +42,7 @@ import pcpdhelp as ch  # noqa: E402
 import pmsdhelp as ph  # noqa: E402
 
 MiB = 1 << 20
-CHUNK_REQS = 'pcpd_requests_total{endpoint="chunk"}'
-
-
-def log(msg):
-    sys.stderr.write("[%s] %s\n" % (time.strftime("%H:%M:%S"), msg))
-    sys.stderr.flush()
+log = h.log
 
 
 def pattern(size, seed):
@@ -64,7 +58,7 @@ def read_file(path):
         return f.read()
 
 
-class MountTest(h.ClusterTest):
+class MountTest(h.ClusterMountTest):
     """ClusterTest with cluster-mode mounts that are always unmounted (in
     cleanup, before the nodes and pmsd stop), and a watchdog that kills
     the mounts by pid shortly before the test's SIGALRM, so that a call
@@ -84,54 +78,11 @@ class MountTest(h.ClusterTest):
         self.addCleanup(mh.unregister, k)
         self.mounts = []
         self.addCleanup(self.stop_mounts)
-        wd = threading.Timer(max(5, self.timeout - 15), self.kill_mounts)
-        wd.daemon = True
-        wd.start()
-        self.addCleanup(wd.cancel)
-
-    def kill_mounts(self):
-        log("watchdog: %s runs out of time: killing its mounts" % self.id())
-        for m in list(self.mounts):
-            m.kill()
-
-    def stop_mounts(self):
-        errors = []
-        while self.mounts:
-            try:
-                self.mounts.pop().stop()
-            except AssertionError as e:
-                errors.append(str(e))
-        if errors:
-            self.fail("\n".join(errors))
-
-    def user_cred(self, name, actions, resource="pb1/*"):
-        cred = self.pmsd.make_user(name, [{"actions": actions,
-                                          "resources": [resource]}])
-        return h.write_credfile(os.path.join(self.tmp, name + ".cred"), cred)
-
-    def cluster_mount(self, credfile, source="pb1", name=None, opts=None,
-                      start=True):
-        name = name or "mnt%d" % len(self.mounts)
-        m = h.ClusterMount(os.path.join(self.tmp, name), self.pmsd.addr,
-                           credfile, source, opts=opts)
-        if start:
-            self.mounts.append(m)
-            m.start()
-        return m
-
-    def unmount(self, m):
-        self.mounts.remove(m)
-        m.stop()
+        h.mount_watchdog(self, max(5, self.timeout - 15))
 
     def chunk_counts(self):
         """Chunk requests served so far, per node (0 for a dead one)."""
-        out = []
-        for n in self.nodes:
-            try:
-                out.append(int(n.metrics().get(CHUNK_REQS, 0)))
-            except OSError:
-                out.append(0)
-        return out
+        return h.chunk_counts(self.nodes)
 
     @staticmethod
     def s3_keys(bucket, prefix=""):
@@ -195,35 +146,16 @@ class BigFile(MountTest):
         # 2. Again through a fresh mount (no page cache, no disk cache):
         # node n1 is killed -9 once a quarter of the chunks came in.
         m = self.cluster_mount(cred, name="again", opts={"cache_size": 0})
-        c0 = self.chunk_counts()
-        t0 = time.monotonic()
-        p = subprocess.Popen(["sha256sum", m.path("big", "file.bin")],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
-        try:
-            def quarter():
-                done = sum(b - a for a, b in zip(c0, self.chunk_counts()))
-                return p.poll() is not None or done >= nchunks // 4
-            ph.wait_for(quarter, 120, "a quarter of the chunks read",
-                        step=0.02)
-            self.assertIsNone(p.poll(), "the read ended before the kill")
-            at_kill = self.chunk_counts()
-            victim = self.nodes[1]
-            victim.kill9()
-            t_kill = time.monotonic() - t0
-            out, err = p.communicate(timeout=240)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        secs = time.monotonic() - t0
-        self.assertEqual(p.returncode, 0, err)
-        self.assertEqual(out.split()[0], digest)
+        r = h.read_through_fault(
+            self, m.path("big", "file.bin"), digest, self.chunk_counts,
+            nchunks // 4, "a quarter of the chunks read", self.nodes[1].kill9,
+            "kill", wait=120, timeout=240)
+        at_kill = r.at_fault
         after = self.chunk_counts()
         log("timing: read with n1 killed at %.1f s (%s chunk requests "
             "done): %.1f s in all; chunk requests since the kill: n0 %d, "
-            "n2 %d" % (t_kill, [b - a for a, b in zip(c0, at_kill)], secs,
-                       after[0] - at_kill[0], after[2] - at_kill[2]))
+            "n2 %d" % (r.t_fault, [b - a for a, b in zip(r.c0, at_kill)],
+                       r.secs, after[0] - at_kill[0], after[2] - at_kill[2]))
         for i in (0, 2):
             self.assertGreater(after[i], at_kill[i],
                                "n%d served nothing after the kill" % i)
@@ -310,17 +242,8 @@ class Routing(MountTest):
         (self.bucket, backend B) takes "" and "b/". Returns the mount of a
         read-write user and bucket A."""
         bucket_a = self.bucket + "-a"
-        ch.s3("S3RVER", "PUT", "/" + bucket_a)
-        self.pmsd.ok("POST", "/v1/backends", {
-            "name": "sa", "endpoint": os.environ["S3RVER_URL"],
-            "bucket": bucket_a, "path_style": True,
-            "access_key": os.environ["S3RVER_KEY"],
-            "secret_key": os.environ["S3RVER_SECRET"]})
-        self.pmsd.ok("POST", "/v1/pbuckets", {
-            "name": "pb2", "chunk_size": h.CHUNK,
-            "routes": [{"prefix": "a/", "backend": "sa"},
-                       {"prefix": "", "backend": "s3"},
-                       {"prefix": "b/", "backend": "s3"}]})
+        self.add_backend("sa", bucket_a)
+        self.add_pbucket("pb2", [("a/", "sa"), ("", "s3"), ("b/", "s3")])
         cred = self.user_cred("rw", ["read", "list", "write", "delete"],
                               "pb2/*")
         tok = self.pmsd.token(ph.read_cred(cred))
@@ -566,14 +489,7 @@ class Writes(MountTest):
 
 
 def main():
-    h.parse_argv()
-    h.need_servers()
-    why = h.cluster_mount_missing()
-    if why:
-        print("SKIP: " + why)
-        sys.exit(77)
-    import unittest
-    unittest.main(verbosity=2)
+    h.mount_main(h.cluster_mount_missing)
 
 
 if __name__ == "__main__":

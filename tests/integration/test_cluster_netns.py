@@ -35,11 +35,9 @@ import ctypes
 import http.client
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
@@ -54,17 +52,12 @@ S3_ADDR, PMS_ADDR = NET + ".2", NET + ".3"
 NODE_ADDR = [NET + ".10", NET + ".11", NET + ".12"]
 CL_ADDR = NET + ".100"
 S3_PORT, PMS_PORT, NODE_PORT = 4568, 7070, 7080
-CHUNK_REQS = 'pcpd_requests_total{endpoint="chunk"}'
 CLONE_NEWNET = 0x40000000
 NPM = os.environ.get("PCACHE_NPM_PREFIX", "/opt/pcachefs-test/npm")
 S3RVER_JS = os.path.join(NPM, "node_modules", "s3rver", "bin", "s3rver.js")
 
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def log(msg):
-    sys.stderr.write("[%s] %s\n" % (time.strftime("%H:%M:%S"), msg))
-    sys.stderr.flush()
+log = h.log
 
 
 def setns(fd):
@@ -180,7 +173,10 @@ class NsPmsd(ph.Pmsd):
 
 
 class NsNode(h.Node):
-    """pcpd on NODE_ADDR[index]:7080 in namespace "n<index>"."""
+    """pcpd on NODE_ADDR[index]:7080 in namespace "n<index>"; the test's
+    requests to it time out after 5 s."""
+
+    request_timeout = 5
 
     def __init__(self, net, workdir, credfile, index):
         super().__init__(workdir, "%s:%d" % (PMS_ADDR, PMS_PORT), credfile,
@@ -207,31 +203,12 @@ class NsNode(h.Node):
         ph.wait_for(self.up, 10, "pcpd %s to answer" % self.id)
         return self
 
-    def request(self, method, path, body=None, headers=None, token=None,
-                timeout=5):
-        hdrs = dict(headers or {})
-        if token:
-            hdrs["Authorization"] = "Bearer " + token
-        c = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        try:
-            c.request(method, path, body=body, headers=hdrs)
-            r = c.getresponse()
-            data = r.read()
-            return (r.status, dict((k.lower(), v) for k, v in
-                                   r.getheaders()), data)
-        finally:
-            c.close()
-
 
 class NetnsCluster(unittest.TestCase):
     timeout = 90  # seconds per test, setup included
 
     def setUp(self):
-        def on_alarm(signum, frame):
-            raise AssertionError("test timed out after %ds" % self.timeout)
-        signal.signal(signal.SIGALRM, on_alarm)
-        signal.alarm(self.timeout)
-        self.addCleanup(signal.alarm, 0)
+        ph.set_alarm(self)
         import mounthelp as mh
         root = os.environ.get("PCACHE_TEST_TMP") or tempfile.gettempdir()
         self.tmp = tempfile.mkdtemp(prefix="netns.", dir=root)
@@ -266,10 +243,7 @@ class NetnsCluster(unittest.TestCase):
         self.start_cluster()
         self.mounts = []
         self.addCleanup(self.stop_mounts)
-        wd = threading.Timer(self.timeout - 10, self.kill_mounts)
-        wd.daemon = True
-        wd.start()
-        self.addCleanup(wd.cancel)
+        h.mount_watchdog(self, self.timeout - 10)
 
     def remove_tmp(self):
         if not os.environ.get("PCACHE_TEST_KEEP"):
@@ -345,26 +319,12 @@ class NetnsCluster(unittest.TestCase):
         return sorted(n["id"] for n in
                       self.pmsd.ok("GET", "/v1/nodes")["nodes"])
 
-    def kill_mounts(self):
-        log("watchdog: %s runs out of time: killing its mounts" % self.id())
-        for m in list(self.mounts):
-            m.kill()
-
     def stop_mounts(self):
         while self.mounts:
             self.mounts.pop().stop()
 
     def chunk_counts(self, skip=()):
-        out = []
-        for i, n in enumerate(self.nodes):
-            if i in skip:
-                out.append(0)
-                continue
-            try:
-                out.append(int(n.metrics().get(CHUNK_REQS, 0)))
-            except OSError:
-                out.append(0)
-        return out
+        return h.chunk_counts(self.nodes, skip)
 
     def put(self, key, size, seed):
         return h.put_stream(os.environ["NS3_URL"], "/%s/%s" % (self.bucket,
@@ -380,33 +340,16 @@ class NetnsCluster(unittest.TestCase):
                            opts={"cache_size": 0})
         self.mounts.append(m)
         m.start()
-        c0 = self.chunk_counts()
-        t0 = time.monotonic()
-        p = subprocess.Popen(["sha256sum", m.path("big.bin")],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
-        try:
-            def some():
-                done = sum(b - a for a, b in zip(c0, self.chunk_counts()))
-                return p.poll() is not None or done >= nchunks // 5
-            ph.wait_for(some, 40, "a fifth of the chunks read", step=0.02)
-            self.assertIsNone(p.poll(), "the read ended before the cut")
-            at_cut = self.chunk_counts()
-            self.net.link("n1", False)
-            t_cut = time.monotonic() - t0
-            out, err = p.communicate(timeout=45)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        secs = time.monotonic() - t0
-        self.assertEqual(p.returncode, 0, err)
-        self.assertEqual(out.split()[0], digest)
+        r = h.read_through_fault(
+            self, m.path("big.bin"), digest, self.chunk_counts, nchunks // 5,
+            "a fifth of the chunks read", lambda: self.net.link("n1", False),
+            "cut", wait=40, timeout=45)
+        at_cut = r.at_fault
         after = self.chunk_counts(skip=(1,))
         log("timing: %d MiB read, n1 cut off at %.1f s (%s chunk requests "
             "done): %.1f s in all; since the cut n0 served %d, n2 %d"
-            % (size >> 20, t_cut, [b - a for a, b in zip(c0, at_cut)], secs,
-               after[0] - at_cut[0], after[2] - at_cut[2]))
+            % (size >> 20, r.t_fault, [b - a for a, b in zip(r.c0, at_cut)],
+               r.secs, after[0] - at_cut[0], after[2] - at_cut[2]))
         for i in (0, 2):
             self.assertGreater(after[i], at_cut[i])
         # pmsd dropped it (no heartbeats for 1 s).
@@ -444,12 +387,7 @@ class NetnsCluster(unittest.TestCase):
 
 
 def main():
-    h.parse_argv()
-    for why in (netns_missing(), h.cluster_mount_missing()):
-        if why:
-            print("SKIP: " + why)
-            sys.exit(77)
-    unittest.main(verbosity=2)
+    h.mount_main(netns_missing, h.cluster_mount_missing, servers=False)
 
 
 if __name__ == "__main__":

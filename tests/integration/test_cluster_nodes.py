@@ -92,16 +92,8 @@ class Routes(h.ClusterTest):
         # A second bucket and a pbucket over it, made after the nodes
         # started: they pick it up from the heartbeat's config_version.
         bucket2 = self.bucket + "-b"
-        ch.s3("S3RVER", "PUT", "/" + bucket2)
-        self.pmsd.ok("POST", "/v1/backends", {
-            "name": "s3b", "endpoint": os.environ["S3RVER_URL"],
-            "bucket": bucket2, "path_style": True,
-            "access_key": os.environ["S3RVER_KEY"],
-            "secret_key": os.environ["S3RVER_SECRET"]})
-        self.pmsd.ok("POST", "/v1/pbuckets", {
-            "name": "pb2", "chunk_size": h.CHUNK,
-            "routes": [{"prefix": "", "backend": "s3"},
-                       {"prefix": "b/", "backend": "s3b"}]})
+        self.add_backend("s3b", bucket2)
+        self.add_pbucket("pb2", [("", "s3"), ("b/", "s3b")])
         data = os.urandom(3 * h.CHUNK + 123)
         path = os.path.join(self.tmp, "big")
         with open(path, "wb") as f:

@@ -44,55 +44,41 @@ import pmsdhelp as ph  # noqa: E402
 MiB = 1 << 20
 
 
-def openssl(*args, cwd=None):
-    subprocess.run(["openssl"] + list(args), check=True, capture_output=True,
-                   timeout=60, cwd=cwd)
-
-
-def make_ca(d, name):
-    """A CA certificate and key (P-256, two days)."""
-    crt, key = os.path.join(d, name + ".crt"), os.path.join(d, name + ".key")
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
-            "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
-            "-out", crt, "-days", "2", "-subj", "/CN=pcache test " + name,
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    return crt, key
-
-
-def make_server_cert(d, name, ca):
-    """A server certificate for IP 127.0.0.1 signed by ca (crt, key)."""
-    crt, key = os.path.join(d, name + ".crt"), os.path.join(d, name + ".key")
-    csr, ext = os.path.join(d, name + ".csr"), os.path.join(d, name + ".ext")
-    with open(ext, "w") as f:
-        f.write("subjectAltName = IP:127.0.0.1\n"
-                "basicConstraints = critical, CA:FALSE\n"
-                "keyUsage = critical, digitalSignature\n"
-                "extendedKeyUsage = serverAuth\n")
-    openssl("req", "-new", "-newkey", "ec", "-pkeyopt",
-            "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
-            "-out", csr, "-subj", "/CN=127.0.0.1")
-    openssl("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1],
-            "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext)
-    return crt, key
-
-
 class Pki:
     """Two CAs, a pmsd and a node certificate from the first, a node
-    certificate from the second, and a bundle of both CAs."""
+    certificate from the second, and a bundle of both CAs (P-256, two
+    days: pmsdhelp.make_ca, make_server_cert)."""
 
     def __init__(self, d):
         self.dir = d
-        self.ca = make_ca(d, "ca")
-        self.ca2 = make_ca(d, "ca2")
-        self.pmsd = make_server_cert(d, "pmsd", self.ca)
-        self.node = make_server_cert(d, "node", self.ca)
-        self.node2 = make_server_cert(d, "node2", self.ca2)
+        self.ca = ph.make_ca(d, "ca")
+        self.ca2 = ph.make_ca(d, "ca2")
+        self.pmsd = ph.make_server_cert(d, "pmsd", self.ca)
+        self.node = ph.make_server_cert(d, "node", self.ca)
+        self.node2 = ph.make_server_cert(d, "node2", self.ca2)
         self.bundle = os.path.join(d, "bundle.pem")
         with open(self.bundle, "w") as out:
             for c in (self.ca[0], self.ca2[0]):
                 with open(c) as f:
                     out.write(f.read())
+
+
+class WithPki:
+    """A mixin of a TestCase class: setUpClass makes a Pki (cls.pki) in a
+    new directory cls.pki_dir (prefix pki_prefix), tearDownClass removes
+    it."""
+
+    pki_prefix = "cluster-tls."
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki_dir = tempfile.mkdtemp(prefix=cls.pki_prefix,
+                                       dir=os.environ.get("PCACHE_TEST_TMP"))
+        cls.pki = Pki(cls.pki_dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.pki_dir, ignore_errors=True)
 
 
 def tls_pmsd(cafile):
@@ -110,22 +96,10 @@ class TlsNode(h.Node):
 
     cafile = None
 
-    def request(self, method, path, body=None, headers=None, token=None,
-                timeout=30):
-        hdrs = dict(headers or {})
-        if token:
-            hdrs["Authorization"] = "Bearer " + token
+    def connection(self, timeout):
         ctx = ssl.create_default_context(cafile=self.cafile)
-        c = http.client.HTTPSConnection("127.0.0.1", self.port,
-                                        timeout=timeout, context=ctx)
-        try:
-            c.request(method, path, body=body, headers=hdrs)
-            r = c.getresponse()
-            data = r.read()
-            return (r.status, dict((k.lower(), v) for k, v in
-                                   r.getheaders()), data)
-        finally:
-            c.close()
+        return http.client.HTTPSConnection(self.host, self.port,
+                                           timeout=timeout, context=ctx)
 
 
 def chunk_path(key, etag, index=0, pbucket="pb1"):
@@ -135,22 +109,12 @@ def chunk_path(key, etag, index=0, pbucket="pb1"):
         h.CHUNK)
 
 
-class TlsCluster(h.ClusterTest):
+class TlsCluster(WithPki, h.ClusterMountTest):
     """pmsd and the nodes on HTTPS; mounts always unmounted in cleanup
     (before the nodes and pmsd stop)."""
 
     nnodes = 2
     timeout = 240
-
-    @classmethod
-    def setUpClass(cls):
-        cls.pki_dir = tempfile.mkdtemp(prefix="cluster-tls.",
-                                       dir=os.environ.get("PCACHE_TEST_TMP"))
-        cls.pki = Pki(cls.pki_dir)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.pki_dir, ignore_errors=True)
 
     def node_cert(self, i):
         """(cert, key, CA file the test verifies it with) of node i."""
@@ -166,51 +130,25 @@ class TlsCluster(h.ClusterTest):
         self.mounts = []
         self.addCleanup(self.stop_mounts)
 
-    def start_node(self, i, extra=""):
+    def make_node(self, i, extra=""):
         cert, key, ca = self.node_cert(i)
         n = TlsNode(os.path.join(self.tmp, "n%d" % i), self.pmsd.addr,
                     self.credfile, i,
                     "tls_cert = %s\ntls_key = %s\npms_ca_file = %s\n%s"
                     % (cert, key, self.pki.ca[0], extra))
         n.cafile = ca
-        self.addCleanup(n.kill9)
-        self.addCleanup(n.finish)
-        n.start()
-        if i < len(self.nodes):
-            self.nodes[i] = n
-        else:
-            self.nodes.append(n)
         return n
-
-    def stop_mounts(self):
-        errors = []
-        while self.mounts:
-            try:
-                self.mounts.pop().stop()
-            except AssertionError as e:
-                errors.append(str(e))
-        if errors:
-            self.fail("\n".join(errors))
 
     def reader_cred(self, name="rw", actions=("read", "write", "list",
                                               "delete")):
-        cred = self.pmsd.make_user(name, [{"actions": list(actions),
-                                          "resources": ["pb1/*"]}])
-        return h.write_credfile(os.path.join(self.tmp, name + ".cred"), cred)
+        return self.user_cred(name, actions)
 
-    def cluster_mount(self, credfile, name, ca, opts=None, start=True):
+    def tls_mount(self, credfile, name, ca, opts=None, start=True):
+        """A mount of pb1 on TMP/NAME that verifies with ca (None: no
+        pms_ca)."""
         o = {} if ca is None else {"pms_ca": ca}
         o.update(opts or {})
-        m = h.ClusterMount(os.path.join(self.tmp, name), self.pmsd.addr,
-                           credfile, "pb1", opts=o)
-        if start:
-            self.mounts.append(m)
-            m.start()
-        return m
-
-    def unmount(self, m):
-        self.mounts.remove(m)
-        m.stop()
+        return self.cluster_mount(credfile, name=name, opts=o, start=start)
 
     def sum_metric(self, name):
         return sum(n.metrics().get(name, 0) for n in self.nodes)
@@ -236,15 +174,15 @@ class Tls(TlsCluster):
                 digest.update(b)
                 f.write(b)
         digest = digest.hexdigest()
-        m = self.cluster_mount(cred, "writer", self.pki.ca[0])
+        m = self.tls_mount(cred, "writer", self.pki.ca[0])
         p = subprocess.run(["cp", src, m.path("big.bin")], capture_output=True,
                            text=True, timeout=180)
         self.assertEqual(p.returncode, 0, p.stderr + m.log_tail())
         reqs0 = self.sum_metric('pcpd_requests_total{endpoint="chunk"}')
         hits0 = self.sum_metric("pcpd_chunk_hits_total")
         # A fresh mount with no local cache: every chunk from the nodes.
-        r = self.cluster_mount(cred, "reader", self.pki.ca[0],
-                               opts={"cache_size": 0})
+        r = self.tls_mount(cred, "reader", self.pki.ca[0],
+                           opts={"cache_size": 0})
         self.assertEqual(os.stat(r.path("big.bin")).st_size, size)
         got, secs = h.sha256_path(r.path("big.bin"), timeout=180)
         self.assertEqual(got, digest)
@@ -295,15 +233,7 @@ class Tls(TlsCluster):
 
     def test_plain_http_to_a_tls_node_fails(self):
         n = self.nodes[0]
-        c = http.client.HTTPConnection("127.0.0.1", n.port, timeout=5)
-        try:
-            c.request("GET", "/v1/status")
-            got = c.getresponse().status
-        except (OSError, http.client.HTTPException):
-            got = None
-        finally:
-            c.close()
-        self.assertIsNone(got)
+        self.assertIsNone(ph.plain_http_status("127.0.0.1", n.port))
         # A client with another CA fails the handshake.
         ctx = ssl.create_default_context(cafile=self.pki.ca2[0])
         c = http.client.HTTPSConnection("127.0.0.1", n.port, timeout=5,
@@ -317,7 +247,7 @@ class Tls(TlsCluster):
     def test_mount_without_the_ca_fails(self):
         cred = self.reader_cred()
         for name, ca in (("noca", None), ("otherca", self.pki.ca2[0])):
-            m = self.cluster_mount(cred, name, ca, start=False)
+            m = self.tls_mount(cred, name, ca, start=False)
             rc, err = m.try_mount(timeout=60)
             self.assertNotEqual(rc, 0, name)
             self.assertTrue(err.strip(), name)
@@ -335,8 +265,8 @@ class NodeCa(TlsCluster):
         cred = self.reader_cred()
         data = os.urandom(h.CHUNK + 99)
         self.put_object("x.bin", data)
-        m = self.cluster_mount(cred, "pmsdca", self.pki.ca[0],
-                               opts={"cache_size": 0}, start=False)
+        m = self.tls_mount(cred, "pmsdca", self.pki.ca[0],
+                           opts={"cache_size": 0}, start=False)
         try:
             m.start()
         except AssertionError:
@@ -347,29 +277,22 @@ class NodeCa(TlsCluster):
                                     subprocess.TimeoutExpired)):
                 h.sha256_path(m.path("x.bin"), timeout=90)
             self.unmount(m)
-        m = self.cluster_mount(cred, "bundle", self.pki.bundle,
-                               opts={"cache_size": 0})
+        m = self.tls_mount(cred, "bundle", self.pki.bundle,
+                           opts={"cache_size": 0})
         got, _ = h.sha256_path(m.path("x.bin"), timeout=60)
         self.assertEqual(got, hashlib.sha256(data).hexdigest())
 
 
-class Refusals(unittest.TestCase):
+class Refusals(WithPki, unittest.TestCase):
     """pcpd does not start with half or wrong TLS settings."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="cluster-tls-refuse.",
-                                   dir=os.environ.get("PCACHE_TEST_TMP"))
-        cls.pki = Pki(cls.dir)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.dir, ignore_errors=True)
+    pki_prefix = "cluster-tls-refuse."
 
     def pcpd(self, **opts):
         o = dict({"listen": "127.0.0.1:%d" % ph.free_port()}, **opts)
         args = [ph.BIN["pcpd"], "--tier", "mem:%s:16M" % os.path.join(
-            self.dir, "t0"), "-o", ",".join("%s=%s" % kv for kv in o.items())]
+            self.pki_dir, "t0"), "-o", ",".join("%s=%s" % kv
+                                                for kv in o.items())]
         p = subprocess.run(args, capture_output=True, text=True, timeout=30,
                            stdin=subprocess.DEVNULL)
         return p.returncode, p.stderr
@@ -393,7 +316,7 @@ class Refusals(unittest.TestCase):
 
     def test_missing_certificate_file(self):
         self.assertRefused("cannot read the certificate",
-                           tls_cert=os.path.join(self.dir, "nope.crt"),
+                           tls_cert=os.path.join(self.pki_dir, "nope.crt"),
                            tls_key=self.pki.node[1])
 
     def test_http_advertise_with_tls(self):
@@ -402,17 +325,12 @@ class Refusals(unittest.TestCase):
                            advertise="http://127.0.0.1:1")
 
 
+def openssl_missing():
+    return None if shutil.which("openssl") else "no openssl CLI"
+
+
 def main():
-    h.parse_argv()
-    h.need_servers()
-    why = h.cluster_mount_missing()
-    if why:
-        print("SKIP: " + why)
-        sys.exit(77)
-    if not shutil.which("openssl"):
-        print("SKIP: no openssl CLI")
-        sys.exit(77)
-    unittest.main(verbosity=2)
+    h.mount_main(h.cluster_mount_missing, openssl_missing)
 
 
 if __name__ == "__main__":

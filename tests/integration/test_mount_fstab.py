@@ -21,11 +21,12 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mounthelp as mh  # noqa: E402
+import mountproc  # noqa: E402
 
 HELPER_LINK = "/sbin/mount.fuse.pcachefs"
 
 
-class DaemonMount:
+class DaemonMount(mountproc.LazyUnmount):
     """A mount made by mount(8): pcachefs runs in the background."""
 
     def __init__(self, mnt):
@@ -43,11 +44,6 @@ class DaemonMount:
                 os.kill(p, 9)
             except ProcessLookupError:
                 pass
-
-    def emergency(self):
-        self.kill()
-        subprocess.run(["fusermount3", "-u", "-z", self.mnt],
-                       capture_output=True, timeout=10)
 
     def stop(self, how=("fusermount3", "-u")):
         problems = []
