@@ -15,6 +15,9 @@
 void *xmalloc(size_t size);
 void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *ptr, size_t size);
+/* size bytes at an address that is a multiple of align (a power of two,
+ * at least sizeof(void *)); freed with free(). For O_DIRECT buffers. */
+void *xmalloc_aligned(size_t align, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* Returns a newly allocated formatted string; the caller owns it. */

@@ -41,6 +41,8 @@
 
 /* Bytes before the data in every chunk file (the data offset). */
 #define STORE_HDR_SIZE 12288u
+/* Alignment of buffers, offsets and lengths for O_DIRECT writes. */
+#define STORE_DIRECT_ALIGN 4096u
 /* Data is checksummed in blocks of this size. */
 #define STORE_BLOCK_SIZE (64u << 10)
 /* Largest chunk a store takes. */
@@ -65,6 +67,9 @@ struct store_opts {
     unsigned high_pct;       /* a put past this % of capacity evicts ... */
     unsigned low_pct;        /* ... down to this % (0 < low <= high <= 100) */
     bool fsync;              /* fsync each file (and its directory) on put */
+    bool direct;             /* write chunk files with O_DIRECT when the data is
+                                STORE_DIRECT_ALIGN-aligned (see store_write_file);
+                                a filesystem that refuses it gets buffered writes */
     const char *policy;      /* eviction policy: "lru" (NULL), "lru2", "s3fifo";
                                 borrowed for the store_open() call only */
     store_evict_cb evict_cb; /* NULL: victims are just removed */
@@ -84,7 +89,7 @@ struct store_stats {
     uint64_t put_failures;  /* puts that failed (no room, I/O error) */
 };
 
-/* Defaults: capacity 1 GiB, high 95 %, low 90 %, no fsync. */
+/* Defaults: capacity 1 GiB, high 95 %, low 90 %, no fsync, buffered. */
 void store_opts_init(struct store_opts *o);
 
 /*

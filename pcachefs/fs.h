@@ -39,6 +39,7 @@ struct fs_conf {
     char *secret_key;
     char *cache_dir;
     uint64_t cache_size;
+    bool cache_direct; /* write chunk files with O_DIRECT */
     uint64_t chunk_size;
     uint64_t max_memory;
     uint64_t readahead; /* largest readahead window */

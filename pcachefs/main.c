@@ -62,6 +62,10 @@ static const struct config_entry fs_table[] = {
      0, "disk cache directory (default /var/cache/pcachefs/<mount>)"},
     {"cache_size", CONFIG_SIZE, offsetof(struct fs_conf, cache_size), "10G", 0,
      0, "disk cache capacity (0: no disk cache)"},
+    {"cache_direct", CONFIG_BOOL, offsetof(struct fs_conf, cache_direct), "yes",
+     0, 0,
+     "write the disk cache with O_DIRECT (much less CPU per chunk on "
+     "ext4/xfs; no page cache kept for those files)"},
     {"chunk_size", CONFIG_SIZE, offsetof(struct fs_conf, chunk_size), "8M",
      CHUNK_SIZE_MIN, CHUNK_SIZE_MAX, "chunk size"},
     {"max_memory", CONFIG_SIZE, offsetof(struct fs_conf, max_memory), "512M",
@@ -471,6 +475,7 @@ static int fs_open_cache(struct fs *fs, int *lock_fd)
         return 0;
     store_opts_init(&so);
     so.capacity = fs->conf.cache_size;
+    so.direct = fs->conf.cache_direct;
     fs->store = store_open(fs->conf.cache_dir, &so, err, sizeof(err));
     if (!fs->store)
         fprintf(stderr, "pcachefs: disk cache off: %s\n", err);

@@ -98,6 +98,7 @@ static const struct config_entry pcmd_table[] = {
     PCMD_IGNORED(15, "debug"),
     PCMD_IGNORED(16, "allow_other"),
     PCMD_IGNORED(17, "ro"),
+    PCMD_IGNORED(18, "cache_direct"),
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
 

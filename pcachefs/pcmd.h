@@ -66,7 +66,7 @@ struct pcmd_conf {
     char *token; /* bearer token for a node that checks them */
     uint64_t poll_ms;
     uint64_t chunk_size; /* warmup; 0: the node's */
-    char *ignored[18];   /* mount-only names met in a shared config file */
+    char *ignored[19];   /* mount-only names met in a shared config file */
 };
 
 #define PCMD_MAX_REMOTES 4 /* buckets one command may touch */

@@ -34,6 +34,7 @@
 #include "pcachefs/fs.h"
 
 #define READER_BUCKETS 4096
+#define READER_SPARES  4 /* freed chunk buffers kept for reuse */
 
 enum rchunk_state {
     RCHUNK_FETCHING,
@@ -87,6 +88,11 @@ struct reader {
     struct rpush *push_tail;
     size_t push_len;
     pthread_t push_thread;
+    /* Buffers of freed chunks (chunk_size bytes), reused: a fresh one is
+     * a fresh mapping, page-faulted and zeroed page by page. Not counted
+     * in mem_used; at most READER_SPARES and an eighth of max_memory. */
+    void *spare[READER_SPARES];
+    size_t nspare;
     struct reader_stats stats;
 };
 
@@ -160,7 +166,11 @@ static void do_reader_destroy(struct reader *r, struct rchunk *c)
     do_reader_lru_remove(r, c);
     do_reader_unhash(r, c);
     r->mem_used -= c->len;
-    free(c->data);
+    if (c->len == r->fs->conf.chunk_size && r->nspare < READER_SPARES &&
+        (r->nspare + 1) * c->len <= r->fs->conf.max_memory / 8)
+        r->spare[r->nspare++] = c->data;
+    else
+        free(c->data);
     free(c);
     pthread_cond_broadcast(&r->cond);
 }
@@ -340,7 +350,11 @@ static struct rchunk *reader_obtain(struct reader *r, struct reader_file *f,
     c->id = *id;
     c->reader = r;
     c->len = len;
-    c->data = xmalloc(len);
+    /* Aligned, so the disk cache can write it with O_DIRECT. */
+    if (len == cs && r->nspare > 0)
+        c->data = r->spare[--r->nspare];
+    else
+        c->data = xmalloc_aligned(STORE_DIRECT_ALIGN, len);
     c->used = !prefetch;
     c->state = RCHUNK_FETCHING;
     c->refs = prefetch ? 1 : 2; /* the GET's, and the caller's */
@@ -671,6 +685,8 @@ void reader_free(struct reader *r)
         while (r->table[i])
             do_reader_destroy(r, r->table[i]);
     }
+    while (r->nspare > 0)
+        free(r->spare[--r->nspare]);
     pthread_cond_destroy(&r->cond);
     pthread_mutex_destroy(&r->lock);
     free(r);
