@@ -81,7 +81,9 @@ struct s3_config {
  * Config table entries for a struct s3_config embedded as member m of the
  * binary's config struct T; put S3_CONFIG_ENTRIES(T, m) in its table.
  */
-#define S3_CONFIG_ENTRIES(T, m)                                                \
+#define S3_CONFIG_ENTRIES(T, m) S3_CONFIG_ENTRIES_CONN(T, m, "64")
+/* The same with another default for "connections". */
+#define S3_CONFIG_ENTRIES_CONN(T, m, conns)                                    \
     {"endpoint",                                                               \
      CONFIG_STRING,                                                            \
      offsetof(T, m.endpoint),                                                  \
@@ -138,7 +140,7 @@ struct s3_config {
         {"connections",                                                        \
          CONFIG_INT,                                                           \
          offsetof(T, m.max_connections),                                       \
-         "64",                                                                 \
+         conns,                                                                \
          1,                                                                    \
          4096,                                                                 \
          "connections to the endpoint"},                                       \
