@@ -53,7 +53,6 @@ struct rchunk {
     bool hashed;
     bool in_lru;
     bool pushed; /* queued for the page cache once */
-    bool used;   /* a read (not only a prefetch) has asked for it */
     enum rchunk_state state;
     int rc;
     char *data; /* owned, len bytes */
@@ -93,6 +92,7 @@ struct reader {
      * in mem_used; at most READER_SPARES and an eighth of max_memory. */
     void *spare[READER_SPARES];
     size_t nspare;
+    unsigned nseq; /* atomic: files with a readahead window */
     struct reader_stats stats;
 };
 
@@ -219,15 +219,8 @@ static bool do_reader_reserve(struct reader *r, uint64_t len, bool prefetch)
     if (prefetch)
         max -= max / 4; /* leave a quarter for demand reads */
     while (r->mem_used + len > max) {
-        struct rchunk *victim = r->lru_tail;
-
-        /* A prefetch never evicts what another prefetch brought and no
-         * read has used yet: with many sequential readers that would
-         * fetch chunks twice. It waits for reads to use them instead. */
-        while (prefetch && victim && !victim->used)
-            victim = victim->lru_prev;
-        if (victim) {
-            do_reader_destroy(r, victim);
+        if (r->lru_tail) {
+            do_reader_destroy(r, r->lru_tail);
             continue;
         }
         if (prefetch)
@@ -324,10 +317,8 @@ static struct rchunk *reader_obtain(struct reader *r, struct reader_file *f,
     pthread_mutex_lock(&r->lock);
     c = do_reader_find(r, id);
     if (c) {
-        if (!prefetch) {
-            c->used = true;
+        if (!prefetch)
             do_reader_ref(r, c);
-        }
         pthread_mutex_unlock(&r->lock);
         return prefetch ? NULL : c;
     }
@@ -339,10 +330,8 @@ static struct rchunk *reader_obtain(struct reader *r, struct reader_file *f,
     c = do_reader_find(r, id);
     if (c) {
         r->mem_used -= len;
-        if (!prefetch) {
-            c->used = true;
+        if (!prefetch)
             do_reader_ref(r, c);
-        }
         pthread_mutex_unlock(&r->lock);
         return prefetch ? NULL : c;
     }
@@ -355,7 +344,6 @@ static struct rchunk *reader_obtain(struct reader *r, struct reader_file *f,
         c->data = r->spare[--r->nspare];
     else
         c->data = xmalloc_aligned(STORE_DIRECT_ALIGN, len);
-    c->used = !prefetch;
     c->state = RCHUNK_FETCHING;
     c->refs = prefetch ? 1 : 2; /* the GET's, and the caller's */
     c->hashed = true;
@@ -518,6 +506,29 @@ static int reader_copy_chunk(struct reader *r, struct reader_file *f,
     return rc == -ESTALE ? -EIO : rc;
 }
 
+/*
+ * The largest readahead window of one sequential reader: readahead, or
+ * its share of the memory prefetches may use when several read at once. Windows
+ * that together outgrow max_memory make chunks go before they are read, and
+ * come back: 4 readers of 256 MiB files with 8 MiB chunks in 512 MiB fetched
+ * each chunk twice.
+ */
+static uint64_t reader_window_max(struct reader *r)
+{
+    uint64_t cs = r->fs->conf.chunk_size, max = r->fs->conf.readahead;
+    uint64_t budget = r->fs->conf.max_memory - r->fs->conf.max_memory / 4;
+    unsigned n = __atomic_load_n(&r->nseq, __ATOMIC_RELAXED);
+    uint64_t share;
+
+    budget -= budget / 4; /* the prefetches' part (do_reader_reserve) */
+    share = budget / (n ? n : 1);
+    /* Less the chunk it reads and the one the kernel's own readahead
+     * asks for next. */
+    share = share > 3 * cs ? share - 2 * cs : cs;
+    share -= share % cs;
+    return share < max ? share : max;
+}
+
 /* Updates the sequential-read state; returns the range to prefetch. */
 static void reader_plan_ahead(struct reader *r, struct reader_file *f,
                               uint64_t off, size_t size, uint64_t *from,
@@ -536,13 +547,24 @@ static void reader_plan_ahead(struct reader *r, struct reader_file *f,
         f->seq = 0;
         f->window = 0;
         f->ahead = 0;
+        if (f->counted) {
+            __atomic_sub_fetch(&r->nseq, 1, __ATOMIC_RELAXED);
+            f->counted = NULL;
+        }
     }
     if (end > f->next_off || f->seq == 0)
         f->next_off = end;
     if (f->seq >= 1 && r->fs->conf.readahead > 0) {
+        uint64_t max;
+
+        if (!f->counted) {
+            f->counted = r;
+            __atomic_add_fetch(&r->nseq, 1, __ATOMIC_RELAXED);
+        }
+        max = reader_window_max(r);
         f->window = f->window ? f->window * 2 : cs;
-        if (f->window > r->fs->conf.readahead)
-            f->window = r->fs->conf.readahead;
+        if (f->window > max)
+            f->window = max;
         *from = f->ahead > end ? f->ahead : end;
         *to = end + f->window;
         if (*to > f->size)
@@ -704,6 +726,9 @@ void reader_file_init(struct reader_file *f, const char *key, const char *etag,
 
 void reader_file_fini(struct reader_file *f)
 {
+    if (f->counted)
+        __atomic_sub_fetch(&f->counted->nseq, 1, __ATOMIC_RELAXED);
+    f->counted = NULL;
     free(f->key);
     f->key = NULL;
     pthread_mutex_destroy(&f->lock);

@@ -39,13 +39,14 @@ struct reader_file {
     char *key; /* owned */
     char etag[128];
     uint64_t size;
-    uint64_t ino;         /* kernel inode whose page cache fetched chunks
-                             may fill (one version, no writer), or 0 */
-    pthread_mutex_t lock; /* guards the readahead state below */
-    uint64_t next_off;    /* where a sequential reader reads next */
-    unsigned seq;         /* sequential reads in a row */
-    uint64_t window;      /* current readahead window, bytes */
-    uint64_t ahead;       /* prefetched up to this offset */
+    uint64_t ino;           /* kernel inode whose page cache fetched chunks
+                               may fill (one version, no writer), or 0 */
+    pthread_mutex_t lock;   /* guards the readahead state below */
+    uint64_t next_off;      /* where a sequential reader reads next */
+    unsigned seq;           /* sequential reads in a row */
+    uint64_t window;        /* current readahead window, bytes */
+    uint64_t ahead;         /* prefetched up to this offset */
+    struct reader *counted; /* while counted among sequential readers */
 };
 
 struct reader_stats {
