@@ -309,20 +309,9 @@ declare -A MBS=() NOTE=()
 # The cold tests come first: big.bin has been read by nobody yet.
 log "cold: backend ceiling (curl, 8 parallel ranged GETs)"
 drop_caches
-part=$((BIG / 8))
-: >"$RUN/ranged.sizes"
-t0=$(now)
-pids=()
-for ((i = 0; i < 8; i++)); do
-    s3curl --max-time "$LIM" -o /dev/null -w '%{size_download}\n' \
-        -r "$((i * part))-$(((i + 1) * part - 1))" "$S3_URL/$BUCKET/big/big.bin" >>"$RUN/ranged.sizes" &
-    pids+=($!)
-done
-for p in "${pids[@]}"; do wait "$p" || true; done
-t=$(secs "$t0" "$(now)")
-got=$(awk '{ s += $1 } END { print s + 0 }' "$RUN/ranged.sizes")
-[ "$got" = "$BIG" ] || die "ceiling: got $got of $BIG bytes"
-MBS[ceiling]=$(mbps "$BIG" "$t")
+get_ranged 8
+[ -n "$GR_MBS" ] || die "ceiling: the ranged GETs did not get all $BIG bytes"
+MBS[ceiling]=$GR_MBS
 log "  ${MBS[ceiling]} MB/s"
 
 # cold_read KIND: dd big.bin through a fresh mount, then compare it

@@ -169,3 +169,24 @@ drop_caches() {
     sync
     echo 3 >/proc/sys/vm/drop_caches
 }
+
+# get_ranged N [DIR]: GET $S3_URL/$BUCKET/big/big.bin ($BIG bytes) with N
+# parallel ranged requests (each capped at $LIM s), into /dev/null or into
+# files in DIR; sets GR_MBS and GR_SECS. Uses $RUN for a scratch file.
+get_ranged() {
+    local n=$1 dir=${2:-} part=$((BIG / $1)) i t0 tot pids=() f=$RUN/ranged.sizes out
+    : >"$f"
+    t0=$(now)
+    for ((i = 0; i < n; i++)); do
+        out=/dev/null
+        [ -n "$dir" ] && out=$dir/part$i
+        s3curl --max-time "$LIM" -o "$out" -w '%{size_download}\n' \
+            -r "$((i * part))-$(((i + 1) * part - 1))" "$S3_URL/$BUCKET/big/big.bin" >>"$f" &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || true; done
+    GR_SECS=$(secs "$t0" "$(now)")
+    tot=$(awk '{ s += $1 } END { print s + 0 }' "$f")
+    rm -f "$f"
+    [ "$tot" = "$BIG" ] && GR_MBS=$(mbps "$tot" "$GR_SECS") || GR_MBS=
+}

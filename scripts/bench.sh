@@ -413,25 +413,6 @@ timed_dd() {
     DD_SECS=$(secs "$t0" "$(now)")
     DD_BYTES=$(grep -oE '^[0-9]+ bytes' <<<"$out" | cut -d' ' -f1 || true)
 }
-# get_ranged N [DIR]: GET big.bin with N parallel ranged requests, into
-# /dev/null or into files in DIR; sets GR_MBS
-get_ranged() {
-    local n=$1 dir=${2:-} part=$((BIG / $1)) i t0 tot pids=() f=$RUN/ranged.sizes out
-    : >"$f"
-    t0=$(now)
-    for ((i = 0; i < n; i++)); do
-        out=/dev/null
-        [ -n "$dir" ] && out=$dir/part$i
-        s3curl --max-time "$LIM" -o "$out" -w '%{size_download}\n' \
-            -r "$((i * part))-$(((i + 1) * part - 1))" "$S3_URL/$BUCKET/big/big.bin" >>"$f" &
-        pids+=($!)
-    done
-    for i in "${pids[@]}"; do wait "$i" || true; done
-    GR_SECS=$(secs "$t0" "$(now)")
-    tot=$(awk '{ s += $1 } END { print s + 0 }' "$f")
-    rm -f "$f"
-    [ "$tot" = "$BIG" ] && GR_MBS=$(mbps "$tot" "$GR_SECS") || GR_MBS=
-}
 # put_multipart KEY N: upload the write source as N parts in parallel;
 # sets MP_MBS
 put_multipart() {
