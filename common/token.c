@@ -16,8 +16,11 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/mem.h"
 #include "common/sigv4.h"
@@ -594,6 +597,25 @@ int token_request_sign(const char *secret, const char *method, const char *path,
     }
     free(msg);
     return rc;
+}
+
+char *token_request_header(const char *access_key, const char *secret,
+                           const char *method, const char *path)
+{
+    unsigned char rnd[12];
+    char sig[65], nonce[2 * sizeof(rnd) + 1];
+    int64_t now = (int64_t)time(NULL);
+    size_t i;
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        return NULL;
+    for (i = 0; i < sizeof(rnd); i++)
+        snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
+    if (token_request_sign(secret, method, path, now, nonce, sig) < 0)
+        return NULL;
+    return xasprintf("Authorization: PCACHE-HMAC-SHA256 Credential=%s, "
+                     "Timestamp=%lld, Nonce=%s, Signature=%s",
+                     access_key, (long long)now, nonce, sig);
 }
 
 bool token_str_equal(const char *a, const char *b)

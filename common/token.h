@@ -19,7 +19,8 @@
  * any other pattern matches one "pbucket/key" exactly, and a bare
  * "pbucket" (no '/') means the pbucket itself (key "").
  *
- * Pure functions: no I/O, no clock (the caller passes now), no global
+ * Pure functions (token_request_header aside: it reads the clock and the
+ * random generator): no I/O, no clock (the caller passes now), no global
  * state. Thread-safe: a struct token_key may be shared by threads for
  * signing and verifying (OpenSSL keys are immutable once built).
  */
@@ -156,6 +157,14 @@ void token_key_id(const struct token_key *k, char kid[TOKEN_KID_LEN + 1]);
  */
 int token_request_sign(const char *secret, const char *method, const char *path,
                        int64_t timestamp, const char *nonce, char out[65]);
+/*
+ * The whole request header "Authorization: PCACHE-HMAC-SHA256
+ * Credential=AK, Timestamp=T, Nonce=N, Signature=S" for method and path
+ * (without the query), signed now with a fresh random nonce; owned by the
+ * caller, or NULL when signing failed.
+ */
+char *token_request_header(const char *access_key, const char *secret,
+                           const char *method, const char *path);
 /* Compares two strings in time independent of where they differ. */
 bool token_str_equal(const char *a, const char *b);
 

@@ -19,7 +19,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -403,21 +402,11 @@ static int cl_perform(struct cluster *c, CURL *h, const char *node,
 static char *cl_signed_header(struct cluster *c, const char *method,
                               const char *path)
 {
-    unsigned char rnd[12];
-    char sig[65], nonce[2 * sizeof(rnd) + 1];
-    int64_t now = (int64_t)time(NULL);
     struct creds cr;
-    size_t i;
 
-    if (creds_get(&c->creds, &cr) < 0 || RAND_bytes(rnd, sizeof(rnd)) != 1)
+    if (creds_get(&c->creds, &cr) < 0)
         return NULL;
-    for (i = 0; i < sizeof(rnd); i++)
-        snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
-    if (token_request_sign(cr.secret_key, method, path, now, nonce, sig) < 0)
-        return NULL;
-    return xasprintf("Authorization: PCACHE-HMAC-SHA256 Credential=%s, "
-                     "Timestamp=%lld, Nonce=%s, Signature=%s",
-                     cr.access_key, (long long)now, nonce, sig);
+    return token_request_header(cr.access_key, cr.secret_key, method, path);
 }
 
 static char *cl_bearer_header(struct cluster *c)

@@ -21,7 +21,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,21 +83,11 @@ static size_t pcpd_pms_write_cb(char *data, size_t size, size_t n, void *arg)
 static char *pcpd_pms_auth_header(struct pcpd_pms *p, const char *method,
                                   const char *path)
 {
-    unsigned char rnd[12];
-    char sig[65], nonce[2 * sizeof(rnd) + 1];
-    int64_t now = (int64_t)time(NULL);
     struct creds cr;
-    size_t i;
 
-    if (creds_get(&p->creds, &cr) < 0 || RAND_bytes(rnd, sizeof(rnd)) != 1)
+    if (creds_get(&p->creds, &cr) < 0)
         return NULL;
-    for (i = 0; i < sizeof(rnd); i++)
-        snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
-    if (token_request_sign(cr.secret_key, method, path, now, nonce, sig) < 0)
-        return NULL;
-    return xasprintf("Authorization: PCACHE-HMAC-SHA256 Credential=%s, "
-                     "Timestamp=%lld, Nonce=%s, Signature=%s",
-                     cr.access_key, (long long)now, nonce, sig);
+    return token_request_header(cr.access_key, cr.secret_key, method, path);
 }
 
 /*

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <openssl/rand.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,20 +89,8 @@ static size_t ctl_write_cb(char *p, size_t size, size_t n, void *arg)
 static char *ctl_auth_header(struct ctl *c, const char *method,
                              const char *path)
 {
-    unsigned char rnd[12];
-    char sig[65], nonce[33];
-    time_t now = time(NULL);
-    size_t i;
-
-    RAND_bytes(rnd, sizeof(rnd));
-    for (i = 0; i < sizeof(rnd); i++)
-        snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
-    if (token_request_sign(c->creds.secret_key, method, path, (int64_t)now,
-                           nonce, sig) < 0)
-        return NULL;
-    return xasprintf("Authorization: PCACHE-HMAC-SHA256 Credential=%s, "
-                     "Timestamp=%lld, Nonce=%s, Signature=%s",
-                     c->creds.access_key, (long long)now, nonce, sig);
+    return token_request_header(c->creds.access_key, c->creds.secret_key,
+                                method, path);
 }
 
 /* One attempt at one pmsd: the reply in resp, the status in *status.
