@@ -5,6 +5,8 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -106,6 +108,35 @@ void log_reopen(void)
         closelog();
         openlog(log_state.ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
     }
+}
+
+int log_to_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+
+    if (fd < 0)
+        return -errno;
+    if (dup2(fd, STDERR_FILENO) < 0) {
+        close(fd);
+        return -errno;
+    }
+    close(fd);
+    return 0;
+}
+
+static void log_libevent_cb(int severity, const char *msg)
+{
+    if (severity >= EVENT_LOG_ERR)
+        log_errx("libevent: %s", msg);
+    else if (severity >= EVENT_LOG_WARN)
+        log_warnx("libevent: %s", msg);
+    else
+        log_debug(LOG_SUB_HTTP, "libevent: %s", msg);
+}
+
+void log_route_libevent(void)
+{
+    event_set_log_callback(log_libevent_cb);
 }
 
 static const char *log_level_name(enum log_level level)

@@ -65,6 +65,11 @@ int log_enable_debug(const char *list);
 bool log_debug_enabled(unsigned subsys);
 /* Reopens the sink (SIGHUP after log rotation). */
 void log_reopen(void);
+/* Points stderr (the stderr sink) at the file path, appending; again on
+ * SIGHUP after rotation. 0 or -errno. */
+int log_to_file(const char *path);
+/* Sends libevent's own messages through this log (daemons). */
+void log_route_libevent(void);
 
 void log_write(enum log_level level, bool with_errno, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

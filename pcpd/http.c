@@ -11,15 +11,12 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "common/errmap.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "pcpd/pcpd.h"
 
-static const struct {
-    int err;
-    int status;
-    const char *code;
-} pcpd_http_errors[] = {
+static const struct errmap pcpd_http_errors[] = {
     {ENOENT, 404, "NoSuchKey"},
     {ESTALE, 412, "PreconditionFailed"},
     {ERANGE, 416, "InvalidRange"},
@@ -36,17 +33,9 @@ static const struct {
 
 int pcpd_http_status(int rc, const char **code)
 {
-    size_t i;
-
-    for (i = 0; i < sizeof(pcpd_http_errors) / sizeof(pcpd_http_errors[0]);
-         i++) {
-        if (-rc == pcpd_http_errors[i].err) {
-            *code = pcpd_http_errors[i].code;
-            return pcpd_http_errors[i].status;
-        }
-    }
-    *code = "BackendError";
-    return 502;
+    return errmap_status(pcpd_http_errors,
+                         sizeof(pcpd_http_errors) / sizeof(pcpd_http_errors[0]),
+                         rc, 502, "BackendError", code);
 }
 
 void pcpd_http_done(struct pcpd *pd, int status)

@@ -34,31 +34,6 @@ struct pcpd_main {
     bool forced; /* the bound passed with work still running */
 };
 
-static void pcpd_main_libevent_log_cb(int severity, const char *msg)
-{
-    if (severity >= EVENT_LOG_ERR)
-        log_errx("libevent: %s", msg);
-    else if (severity >= EVENT_LOG_WARN)
-        log_warnx("libevent: %s", msg);
-    else
-        log_debug(LOG_SUB_HTTP, "libevent: %s", msg);
-}
-
-/* Points stderr at the log file; again on SIGHUP after rotation. */
-static int pcpd_main_open_log(const char *path)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-
-    if (fd < 0)
-        return -errno;
-    if (dup2(fd, STDERR_FILENO) < 0) {
-        close(fd);
-        return -errno;
-    }
-    close(fd);
-    return 0;
-}
-
 static void pcpd_main_drain_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct pcpd_main *m = arg;
@@ -86,7 +61,7 @@ static void pcpd_main_signal_cb(evutil_socket_t sig, short what, void *arg)
     struct pcpd_main *m = arg;
 
     if (sig == SIGHUP) {
-        if (m->cfg->log_file && pcpd_main_open_log(m->cfg->log_file) < 0)
+        if (m->cfg->log_file && log_to_file(m->cfg->log_file) < 0)
             log_warn("cannot reopen %s", m->cfg->log_file);
         log_reopen();
         log_notice("SIGHUP: log reopened");
@@ -115,12 +90,12 @@ static int pcpd_main_log_setup(const struct pcpd_config *cfg)
         fprintf(stderr, "pcpd: bad debug list '%s'\n", cfg->debug);
         return -EINVAL;
     }
-    if (cfg->log_file && pcpd_main_open_log(cfg->log_file) < 0) {
+    if (cfg->log_file && log_to_file(cfg->log_file) < 0) {
         fprintf(stderr, "pcpd: cannot open %s: %s\n", cfg->log_file,
                 strerror(errno));
         return -EINVAL;
     }
-    event_set_log_callback(pcpd_main_libevent_log_cb);
+    log_route_libevent();
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/errmap.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "pmsd/pmsd.h"
@@ -63,11 +64,7 @@ static const struct pmsd_route pmsd_routes[] = {
     {"/", GET, PMSD_ROLE_NONE, pmsd_status_page},
 };
 
-static const struct {
-    int err;
-    int status;
-    const char *code;
-} pmsd_http_errors[] = {
+static const struct errmap pmsd_http_errors[] = {
     {EINVAL, 400, "BadRequest"},
     {EACCES, 401, "Unauthorized"},
     {EKEYEXPIRED, 401, "TokenExpired"},
@@ -84,17 +81,9 @@ static const struct {
 
 int pmsd_http_status(int rc, const char **code)
 {
-    size_t i;
-
-    for (i = 0; i < sizeof(pmsd_http_errors) / sizeof(pmsd_http_errors[0]);
-         i++) {
-        if (-rc == pmsd_http_errors[i].err) {
-            *code = pmsd_http_errors[i].code;
-            return pmsd_http_errors[i].status;
-        }
-    }
-    *code = "InternalError";
-    return 500;
+    return errmap_status(pmsd_http_errors,
+                         sizeof(pmsd_http_errors) / sizeof(pmsd_http_errors[0]),
+                         rc, 500, "InternalError", code);
 }
 
 void pmsd_reply_json(struct pmsd *pd, struct evhttp_request *req, int status,

@@ -29,30 +29,6 @@
 #define PMSD_KEY_FILE   "ed25519.pem"
 #define PMSD_ADMIN_FILE "admin.cred"
 
-static void pmsd_main_libevent_log_cb(int severity, const char *msg)
-{
-    if (severity >= EVENT_LOG_ERR)
-        log_errx("libevent: %s", msg);
-    else if (severity >= EVENT_LOG_WARN)
-        log_warnx("libevent: %s", msg);
-    else
-        log_debug(LOG_SUB_HTTP, "libevent: %s", msg);
-}
-
-static int pmsd_main_open_log(const char *path)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-
-    if (fd < 0)
-        return -errno;
-    if (dup2(fd, STDERR_FILENO) < 0) {
-        close(fd);
-        return -errno;
-    }
-    close(fd);
-    return 0;
-}
-
 /* Opens (or, after rotation, reopens) the audit log. 0 or -EINVAL. */
 static int pmsd_main_open_audit(struct pmsd *pd, char *err, size_t errlen)
 {
@@ -80,12 +56,12 @@ static int pmsd_main_log_setup(const struct pmsd_config *cfg)
         fprintf(stderr, "pmsd: bad debug list '%s'\n", cfg->debug);
         return -EINVAL;
     }
-    if (cfg->log_file && pmsd_main_open_log(cfg->log_file) < 0) {
+    if (cfg->log_file && log_to_file(cfg->log_file) < 0) {
         fprintf(stderr, "pmsd: cannot open %s: %s\n", cfg->log_file,
                 strerror(errno));
         return -EINVAL;
     }
-    event_set_log_callback(pmsd_main_libevent_log_cb);
+    log_route_libevent();
     return 0;
 }
 
@@ -265,8 +241,7 @@ static void pmsd_main_signal_cb(evutil_socket_t sig, short what, void *arg)
 
     if (sig == SIGHUP) {
         char err[256];
-        if (m->pd->cfg->log_file &&
-            pmsd_main_open_log(m->pd->cfg->log_file) < 0)
+        if (m->pd->cfg->log_file && log_to_file(m->pd->cfg->log_file) < 0)
             log_warn("cannot reopen %s", m->pd->cfg->log_file);
         log_reopen();
         if (pmsd_main_open_audit(m->pd, err, sizeof(err)) < 0)
