@@ -1265,6 +1265,106 @@ out:
     return rc;
 }
 
+static void store_no_direct(struct store *s)
+{
+    if (!__atomic_exchange_n(&s->no_direct, true, __ATOMIC_RELAXED))
+        log_notice("store %s: the filesystem refuses O_DIRECT: buffered "
+                   "writes",
+                   s->dir);
+}
+
+/* Clears (or sets) O_DIRECT on fd; 0 or -errno. */
+static int store_set_direct(int fd, bool on)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl < 0 || fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) < 0)
+        return -errno;
+    return 0;
+}
+
+/*
+ * Reads the data of the chunk file open on fd into buf: with O_DIRECT
+ * (direct: fd was opened so) the aligned part goes from the disk straight
+ * into buf in one request and the tail, if any, through the page cache,
+ * as store_write_direct wrote it. Then every block is checked.
+ */
+static int store_load_data(struct store *s, int fd, bool direct,
+                           const struct store_hdr *h, uint8_t *buf)
+{
+    uint64_t aligned =
+                 direct ? h->len & ~(uint64_t)(STORE_DIRECT_ALIGN - 1) : h->len,
+             k, blen;
+    int rc;
+
+    rc = store_pread_all(fd, buf, aligned, STORE_HDR_SIZE);
+    if (rc == -EINVAL && direct) {
+        /* The open took O_DIRECT but the filesystem refuses the read. */
+        store_no_direct(s);
+        aligned = 0;
+        rc = 0;
+    }
+    if (rc == 0 && aligned < h->len) {
+        rc = direct ? store_set_direct(fd, false) : 0;
+        rc = rc
+                 ?: store_pread_all(fd, buf + aligned, h->len - aligned,
+                                    STORE_HDR_SIZE + aligned);
+    }
+    for (k = 0; rc == 0 && k < h->len; k += STORE_BLOCK_SIZE) {
+        blen = h->len - k < STORE_BLOCK_SIZE ? h->len - k : STORE_BLOCK_SIZE;
+        if (!store_block_ok(h, k / STORE_BLOCK_SIZE, buf + k, blen))
+            rc = -EIO;
+    }
+    return rc;
+}
+
+ssize_t store_load(struct store *s, const struct chunk_id *id, void *buf,
+                   size_t cap)
+{
+    bool direct = s->opts.direct &&
+                  !__atomic_load_n(&s->no_direct, __ATOMIC_RELAXED) &&
+                  (uintptr_t)buf % STORE_DIRECT_ALIGN == 0;
+    char path[STORE_PATH_MAX];
+    struct store_entry *e;
+    struct store_hdr h;
+    uint8_t *hdr = NULL;
+    ssize_t rc;
+    int fd;
+
+    e = store_pin(s, id, NULL);
+    if (!e)
+        return -ENOENT;
+    store_chunk_path(id, path);
+    fd = openat(s->dirfd, path, O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
+    if (fd < 0 && direct && errno == EINVAL) {
+        store_no_direct(s);
+        direct = false;
+        fd = openat(s->dirfd, path, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    /* The header is read buffered: it is small and read again by every
+     * piecewise read of the chunk. */
+    hdr = xmalloc(STORE_HDR_SIZE);
+    rc = direct ? store_set_direct(fd, false) : 0;
+    rc = rc ?: store_pread_all(fd, hdr, STORE_HDR_SIZE, 0);
+    rc = rc ?: store_hdr_check(hdr, id, &h);
+    if (rc == 0 && h.len > cap)
+        rc = -EMSGSIZE;
+    if (rc == 0 && direct)
+        rc = store_set_direct(fd, true);
+    rc = rc ?: store_load_data(s, fd, direct, &h, buf);
+    if (rc == 0)
+        rc = (ssize_t)h.len;
+    close(fd);
+out:
+    free(hdr);
+    store_unpin(s, e, rc);
+    return rc;
+}
+
 /* Checks every block of the file open on fd. 0, -EIO or -errno. */
 static int store_verify_all(int fd, const struct store_hdr *h)
 {
@@ -1453,24 +1553,6 @@ static int store_sync_dir(struct store *s, const char *path)
         rc = -errno;
     close(fd);
     return rc;
-}
-
-static void store_no_direct(struct store *s)
-{
-    if (!__atomic_exchange_n(&s->no_direct, true, __ATOMIC_RELAXED))
-        log_notice("store %s: the filesystem refuses O_DIRECT: buffered "
-                   "writes",
-                   s->dir);
-}
-
-/* Clears (or sets) O_DIRECT on fd; 0 or -errno. */
-static int store_set_direct(int fd, bool on)
-{
-    int fl = fcntl(fd, F_GETFL);
-
-    if (fl < 0 || fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) < 0)
-        return -errno;
-    return 0;
 }
 
 /*

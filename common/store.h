@@ -126,6 +126,18 @@ ssize_t store_read(struct store *s, const struct chunk_id *id, void *buf,
                    size_t len, uint64_t off);
 
 /*
+ * Reads the whole data of a chunk into buf (cap bytes; a chunk longer than
+ * that is -EMSGSIZE), checking every block, and marks it recently used.
+ * When the store writes with O_DIRECT and buf is STORE_DIRECT_ALIGN-
+ * aligned, the data comes from the disk straight into buf in one request,
+ * leaving no second copy in the page cache: the way for a sequential
+ * reader that wants the chunk whole. Returns the data's length, or the
+ * errors of store_read().
+ */
+ssize_t store_load(struct store *s, const struct chunk_id *id, void *buf,
+                   size_t cap);
+
+/*
  * Stores a whole chunk of len bytes (at most STORE_CHUNK_MAX), replacing
  * any stored copy. Evicts first when the store would pass its high
  * watermark. Returns 0 once the file is in place; -ENOSPC when the chunk

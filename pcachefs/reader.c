@@ -35,6 +35,9 @@
 
 #define READER_BUCKETS 4096
 #define READER_SPARES  4 /* freed chunk buffers kept for reuse */
+#define READER_LOADERS 2 /* threads loading whole chunks from the store */
+/* A load from the store that failed: the read tries again another way. */
+#define READER_ELOAD (-EAGAIN)
 
 enum rchunk_state {
     RCHUNK_FETCHING,
@@ -52,7 +55,9 @@ struct rchunk {
     unsigned refs;
     bool hashed;
     bool in_lru;
-    bool pushed; /* queued for the page cache once */
+    bool pushed;          /* queued for the page cache once */
+    bool loading;         /* read whole from the store, not fetched */
+    struct rchunk *lnext; /* load queue */
     enum rchunk_state state;
     int rc;
     char *data; /* owned, len bytes */
@@ -87,6 +92,10 @@ struct reader {
     struct rpush *push_tail;
     size_t push_len;
     pthread_t push_thread;
+    struct rchunk *load_head; /* chunks to load from the store */
+    struct rchunk *load_tail;
+    pthread_t load_threads[READER_LOADERS];
+    unsigned nloaders; /* started */
     /* Buffers of freed chunks (chunk_size bytes), reused: a fresh one is
      * a fresh mapping, page-faulted and zeroed page by page. Not counted
      * in mem_used; at most READER_SPARES and an eighth of max_memory. */
@@ -280,6 +289,8 @@ static void reader_fetch_end(struct rchunk *c, int rc)
     c->state = rc ? RCHUNK_FAILED : RCHUNK_READY;
     if (rc) {
         do_reader_unhash(r, c);
+    } else if (c->loading) {
+        r->stats.store_loads++;
     } else if (r->fs->store &&
                r->queue_bytes + c->len > r->fs->conf.max_memory / 4) {
         /* The disk cannot keep up: serving reads matters more than
@@ -384,11 +395,14 @@ static void reader_run_start(struct reader *r, struct reader_file *f,
  * Returns the chunk with a reference, starting its fetch when needed, or
  * NULL when a prefetch finds no memory or nothing to do. With claim (a
  * prefetch in standalone mode) a new chunk's fetch is not started: the
- * chunk goes to *claim, for reader_run_start.
+ * chunk goes to *claim, for reader_run_start. With load the chunk is read
+ * whole from the disk store by a loader thread instead of fetched; a load
+ * that fails ends the chunk with READER_ELOAD.
  */
 static struct rchunk *reader_obtain(struct reader *r, struct reader_file *f,
                                     const struct chunk_id *id, uint64_t index,
-                                    bool prefetch, struct rchunk **claim)
+                                    bool prefetch, bool load,
+                                    struct rchunk **claim)
 {
     uint64_t cs = r->fs->conf.chunk_size;
     uint64_t len = chunk_len(index, cs, f->size);
@@ -426,11 +440,22 @@ static struct rchunk *reader_obtain(struct reader *r, struct reader_file *f,
     else
         c->data = xmalloc_aligned(STORE_DIRECT_ALIGN, len);
     c->state = RCHUNK_FETCHING;
-    c->refs = prefetch ? 1 : 2; /* the GET's, and the caller's */
+    c->refs = prefetch ? 1 : 2; /* the GET's (or load's), and the caller's */
     c->hashed = true;
     c->hnext = r->table[reader_bucket(id)];
     r->table[reader_bucket(id)] = c;
     r->fetching++;
+    if (load) {
+        c->loading = true;
+        if (r->load_tail)
+            r->load_tail->lnext = c;
+        else
+            r->load_head = c;
+        r->load_tail = c;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+        return prefetch ? NULL : c;
+    }
     r->stats.fetches++;
     r->stats.fetch_bytes += len;
     if (prefetch)
@@ -545,23 +570,36 @@ static void *reader_push_main(void *arg)
     return NULL;
 }
 
-/* Copies [in_off, in_off+n) of chunk index into out. */
+/*
+ * Copies [in_off, in_off+n) of chunk index into out. A sequential reader
+ * takes a chunk the disk store holds whole into memory (a loader thread
+ * reads it with one O_DIRECT request, as readahead does for the chunks
+ * ahead); anyone else reads just the bytes asked for, through the page
+ * cache, which suits small random reads.
+ */
 static int reader_copy_chunk(struct reader *r, struct reader_file *f,
                              uint64_t index, uint64_t in_off, char *out,
                              size_t n)
 {
+    bool whole =
+        r->nloaders > 0 && __atomic_load_n(&f->seq, __ATOMIC_RELAXED) >= 1;
     struct chunk_id id;
     struct rchunk *c;
     ssize_t got;
+    bool hit;
     int rc;
 
     reader_chunk_id(r, f, index, &id);
+again:
     pthread_mutex_lock(&r->lock);
     c = do_reader_find(r, &id);
     if (c)
         do_reader_ref(r, c);
     pthread_mutex_unlock(&r->lock);
-    if (!c && r->fs->store) {
+    hit = c != NULL;
+    if (!c && whole && reader_in_store(r, &id)) {
+        c = reader_obtain(r, f, &id, index, false, true, NULL);
+    } else if (!c && r->fs->store) {
         got = store_read(r->fs->store, &id, out, n, in_off);
         if (got == (ssize_t)n) {
             __atomic_add_fetch(&r->stats.store_hits, 1, __ATOMIC_RELAXED);
@@ -570,13 +608,21 @@ static int reader_copy_chunk(struct reader *r, struct reader_file *f,
         /* Absent, corrupt (removed by the store) or short: fetch it. */
     }
     if (!c)
-        c = reader_obtain(r, f, &id, index, false, NULL);
-    else
+        c = reader_obtain(r, f, &id, index, false, false, NULL);
+    else if (hit)
         __atomic_add_fetch(&r->stats.memory_hits, 1, __ATOMIC_RELAXED);
     pthread_mutex_lock(&r->lock);
     while (c->state == RCHUNK_FETCHING)
         pthread_cond_wait(&r->cond, &r->lock);
     rc = c->state == RCHUNK_READY ? 0 : c->rc;
+    if (rc == READER_ELOAD) {
+        /* The store could not give it whole: the bytes asked for, or a
+         * fetch, this time. */
+        do_reader_unref(r, c);
+        pthread_mutex_unlock(&r->lock);
+        whole = false;
+        goto again;
+    }
     /* Sequential readers get their pages from the kernel's readahead
      * anyway: pushing would copy every byte twice. */
     if (rc == 0 && f->ino && !c->pushed && r->fs->se &&
@@ -675,7 +721,10 @@ static void reader_prefetch(struct reader *r, struct reader_file *f,
         reader_chunk_id(r, f, i, &id);
         c = NULL;
         if (!reader_in_store(r, &id))
-            reader_obtain(r, f, &id, i, true, r->fs->cluster ? NULL : &c);
+            reader_obtain(r, f, &id, i, true, false,
+                          r->fs->cluster ? NULL : &c);
+        else if (r->nloaders > 0)
+            reader_obtain(r, f, &id, i, true, true, NULL);
         /* Consecutive new chunks share a GET. */
         if (c && n > 0 && n < READER_RUN_MAX && i == first + n) {
             run[n++] = c;
@@ -719,7 +768,33 @@ ssize_t reader_read(struct reader *r, struct reader_file *f, char *out,
     return rc ? rc : (ssize_t)size;
 }
 
-/* --- store writer ------------------------------------------------------ */
+/* --- store loaders and writer ------------------------------------------ */
+
+static void *reader_load_main(void *arg)
+{
+    struct reader *r = arg;
+
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        struct rchunk *c;
+        ssize_t got;
+
+        while (!r->load_head && !r->stopping)
+            pthread_cond_wait(&r->cond, &r->lock);
+        c = r->load_head;
+        if (!c)
+            break;
+        r->load_head = c->lnext;
+        if (!r->load_head)
+            r->load_tail = NULL;
+        pthread_mutex_unlock(&r->lock);
+        got = store_load(r->fs->store, &c->id, c->data, (size_t)c->len);
+        reader_fetch_end(c, got == (ssize_t)c->len ? 0 : READER_ELOAD);
+        pthread_mutex_lock(&r->lock);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
 
 static void *reader_store_main(void *arg)
 {
@@ -785,6 +860,12 @@ struct reader *reader_new(struct fs *fs)
         free(r);
         return NULL;
     }
+    /* Without loaders (or a store) chunks are read from the disk in
+     * pieces, as asked. */
+    while (fs->store && r->nloaders < READER_LOADERS &&
+           pthread_create(&r->load_threads[r->nloaders], NULL, reader_load_main,
+                          r) == 0)
+        r->nloaders++;
     return r;
 }
 
@@ -802,6 +883,8 @@ void reader_free(struct reader *r)
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->store_thread, NULL);
     pthread_join(r->push_thread, NULL);
+    for (i = 0; i < r->nloaders; i++)
+        pthread_join(r->load_threads[i], NULL);
     for (i = 0; i < READER_BUCKETS; i++) {
         while (r->table[i])
             do_reader_destroy(r, r->table[i]);

@@ -53,6 +53,7 @@ struct reader_stats {
     uint64_t reads;
     uint64_t memory_hits; /* chunks served from memory */
     uint64_t store_hits;  /* chunks served from the disk cache */
+    uint64_t store_loads; /* chunks read whole from it into memory */
     uint64_t fetches;     /* GETs started */
     uint64_t fetch_bytes;
     uint64_t prefetches; /* of which readahead */
@@ -63,7 +64,8 @@ struct reader_stats {
     uint64_t memory_used;
 };
 
-/* Starts the store writer thread. NULL only on thread creation failure. */
+/* Starts the store writer, page-cache and store loader threads. NULL only
+ * on thread creation failure. */
 struct reader *reader_new(struct fs *fs);
 /* Waits for fetches in flight and the store queue, then frees. */
 void reader_free(struct reader *r);

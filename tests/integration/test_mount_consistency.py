@@ -11,6 +11,8 @@
   it, so a client there could not even detect the change).
 - A warm remount reads from the disk cache: faultproxy.py between the mount
   and s3rver counts the object GETs of the second mount (must be none).
+- Chunk files damaged on disk are refused by their checksums and fetched
+  again; the other chunks still come from the disk (fewer GETs than chunks).
 """
 import errno
 import os
@@ -306,6 +308,45 @@ class TestWarmRemount(mh.MountCase):
         mh.wait_for(lambda: mh.read_file(m2.path("big.bin")) ==
                     mh.pattern(5 * MiB + 3, 99), 5,
                     what="the new version instead of the cached one")
+
+
+    def test_damaged_cache_files_are_fetched_again(self):
+        """A sequential reader takes cached chunks whole from the disk
+        (store_load); a chunk file whose data was damaged is refused by
+        its checksum, removed, and fetched again: the read is right."""
+        s = self.server
+        bucket = s.new_bucket("damage")
+        data = mh.pattern(6 * MiB + 5, 3)
+        s.put(bucket, "seq.bin", data)
+        proxy = self.proxy()
+        opts = {"chunk_size": "1M", "attr_timeout": "1s"}
+        cache = os.path.join(self.tmp, "cache-damage")
+        m = self.mount(bucket=bucket, endpoint=proxy.url, cache_dir=cache,
+                       opts=opts)
+        self.assertEqual(mh.read_file(m.path("seq.bin")), data)
+        m.stop()
+        self.forget_mount(m)
+        full = sorted(os.path.join(d, f) for d, _, fs in os.walk(cache)
+                      for f in fs
+                      if "tmp" not in os.path.relpath(d, cache).split(os.sep)
+                      and os.path.getsize(os.path.join(d, f)) >= 12288 + MiB)
+        damaged = 0
+        for p in full[:3]:
+            with open(p, "r+b") as fh:  # a byte in the last block
+                fh.seek(os.path.getsize(p) - 7)
+                b = fh.read(1)
+                fh.seek(-1, os.SEEK_CUR)
+                fh.write(bytes([b[0] ^ 0xFF]))
+            damaged += 1
+        self.assertEqual(damaged, 3, "too few chunk files in %s" % cache)
+        mark = len(proxy.request_lines())
+        m2 = self.mount(bucket=bucket, endpoint=proxy.url, cache_dir=cache,
+                        opts=opts, name="damage2")
+        self.assertEqual(mh.read_file(m2.path("seq.bin")), data,
+                         "damaged cache files were served")
+        gets = self.object_gets(proxy, bucket, mark)
+        self.assertGreaterEqual(len(gets), 1, "nothing fetched again")
+        self.assertLess(len(gets), 7, "undamaged chunks fetched again")
 
 
 if __name__ == "__main__":

@@ -276,6 +276,48 @@ START_TEST(test_direct_puts)
 }
 END_TEST
 
+/* store_load: whole chunks, direct or not, aligned tail or not. */
+START_TEST(test_load_whole)
+{
+    const size_t lens[] = {2 * MIB, MIB + 12345, 100};
+    struct store_opts o;
+    struct store *s;
+    char err[256] = "";
+    size_t i;
+
+    for (int direct = 0; direct < 2; direct++) {
+        store_opts_init(&o);
+        o.capacity = 64 * MIB;
+        o.direct = direct;
+        s = store_open(sdir, &o, err, sizeof(err));
+        ck_assert_msg(s != NULL, "store_open: %s", err);
+        for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+            struct chunk_id id = tid(200 + i);
+            uint8_t *d = make_data(lens[i], 200 + i);
+            uint8_t *buf = xmalloc_aligned(STORE_DIRECT_ALIGN, 2 * MIB + 1);
+
+            if (direct == 0)
+                ck_assert_int_eq(store_put(s, &id, d, lens[i]), 0);
+            ck_assert_int_eq(store_load(s, &id, buf, 2 * MIB),
+                             (ssize_t)lens[i]);
+            ck_assert(memcmp(buf, d, lens[i]) == 0);
+            /* Unaligned buffers are read through the page cache. */
+            memset(buf, 0, 2 * MIB + 1);
+            ck_assert_int_eq(store_load(s, &id, buf + 1, 2 * MIB),
+                             (ssize_t)lens[i]);
+            ck_assert(memcmp(buf + 1, d, lens[i]) == 0);
+            if (lens[i] > 100)
+                ck_assert_int_eq(store_load(s, &id, buf, lens[i] - 1),
+                                 -EMSGSIZE);
+            free(d);
+            free(buf);
+        }
+        assert_stats_match_disk(s);
+        store_close(s);
+    }
+}
+END_TEST
+
 START_TEST(test_open_chunk)
 {
     const size_t len = 3 * 64 * KIB + 1;
@@ -752,6 +794,30 @@ START_TEST(test_corrupt_data)
 }
 END_TEST
 
+START_TEST(test_load_corrupt)
+{
+    const size_t len = 300 * KIB;
+    struct store *s = open_cap(64 * MIB, 95, 90);
+    struct chunk_id id = tid(1), other = tid(2);
+    uint8_t *buf = xmalloc_aligned(STORE_DIRECT_ALIGN, len);
+    struct store_stats st;
+    char path[256];
+
+    ck_assert_int_eq(store_load(s, &other, buf, len), -ENOENT);
+    put_ok(s, 1, len);
+    poke(&id, STORE_HDR_SIZE + len - 1); /* the very last byte */
+    ck_assert_int_eq(store_load(s, &id, buf, len), -EIO);
+    chunk_file(&id, path, sizeof(path));
+    ck_assert_int_eq(access(path, F_OK), -1);
+    store_get_stats(s, &st);
+    ck_assert_uint_eq(st.corrupt, 1);
+    ck_assert_uint_eq(st.chunks, 0);
+    ck_assert_int_eq(store_load(s, &id, buf, len), -ENOENT);
+    free(buf);
+    store_close(s);
+}
+END_TEST
+
 START_TEST(test_corrupt_open_chunk_and_header)
 {
     const size_t len = 300 * KIB;
@@ -1089,6 +1155,7 @@ static Suite *store_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_direct_puts);
+    tcase_add_test(tc, test_load_whole);
     tcase_add_test(tc, test_open_chunk);
     tcase_add_test(tc, test_empty_and_too_big);
     tcase_add_test(tc, test_replace_and_remove);
@@ -1116,6 +1183,7 @@ static Suite *store_suite(void)
     tc = tcase_create("damage");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_corrupt_data);
+    tcase_add_test(tc, test_load_corrupt);
     tcase_add_test(tc, test_corrupt_open_chunk_and_header);
     tcase_add_test(tc, test_bad_files_dropped_at_open);
     tcase_add_test(tc, test_fdcache_corrupt);
