@@ -199,6 +199,16 @@ int s3_req_wait(struct s3_req *req)
     return req->rc;
 }
 
+bool s3_req_done(struct s3_req *req)
+{
+    bool done;
+
+    pthread_mutex_lock(&req->lock);
+    done = req->done;
+    pthread_mutex_unlock(&req->lock);
+    return done;
+}
+
 const struct s3_error *s3_req_error(const struct s3_req *req)
 {
     return &req->err;

@@ -306,6 +306,8 @@ struct s3_req *s3_upload_part_start(struct s3_client *c, const char *bucket,
 
 /* Blocks until req is done; returns its result (0 or -errno). */
 int s3_req_wait(struct s3_req *req);
+/* True once req is done (s3_req_wait would not block). */
+bool s3_req_done(struct s3_req *req);
 void s3_req_free(struct s3_req *req);
 /* Results of a done request, borrowed from it. */
 const struct s3_error *s3_req_error(const struct s3_req *req);

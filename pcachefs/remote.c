@@ -625,6 +625,18 @@ int remote_req_wait(struct remote_req *r)
     return rc;
 }
 
+bool remote_req_done(struct remote_req *r)
+{
+    bool done;
+
+    if (r->s3)
+        return s3_req_done(r->s3);
+    pthread_mutex_lock(&r->lock);
+    done = r->done;
+    pthread_mutex_unlock(&r->lock);
+    return done;
+}
+
 const struct s3_object_meta *remote_req_meta(const struct remote_req *r)
 {
     return r->s3 ? s3_req_meta(r->s3) : &r->meta;

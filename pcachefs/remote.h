@@ -92,6 +92,8 @@ struct remote_req *remote_part_start(struct remote *re, const char *key,
                                      const struct s3_body *body);
 /* Waits; 0 or -errno. */
 int remote_req_wait(struct remote_req *r);
+/* True once the request is done (remote_req_wait would not block). */
+bool remote_req_done(struct remote_req *r);
 /* After the wait: the HEAD's metadata, or the part's ETag in ->etag. */
 const struct s3_object_meta *remote_req_meta(const struct remote_req *r);
 const struct s3_error *remote_req_error(const struct remote_req *r);

@@ -106,6 +106,17 @@ static void stream_send(struct stream *s, size_t k, uint64_t size)
     s->inflight++;
 }
 
+/* Records the answers of the requests that are done, without waiting. */
+static void stream_reap_done(struct stream *s)
+{
+    size_t k;
+
+    for (k = 0; k < s->nparts && s->inflight > 0; k++) {
+        if (s->parts[k].req && remote_req_done(s->parts[k].req))
+            stream_reap(s, k);
+    }
+}
+
 /* Makes room for one more request: waits for the oldest in flight. */
 static void stream_wait_slot(struct stream *s)
 {
@@ -145,10 +156,15 @@ int stream_advance(struct stream *s, uint64_t ready)
     if (full > S3_MAX_PARTS)
         full = S3_MAX_PARTS;
     stream_grow(s, full);
+    stream_reap_done(s);
     for (k = 0; k < full; k++) {
         if (stream_current(&s->parts[k]))
             continue;
-        stream_wait_slot(s);
+        /* Never wait here: the writer would go at the upload's pace. The
+         * parts are in the staging file; the next write sends them when
+         * requests finish, and stream_finish sends what is left. */
+        if (s->inflight >= (unsigned)s->fs->conf.upload_parallel)
+            break;
         if (s->parts[k].req)
             stream_reap(s, k); /* an older send of this part */
         stream_send(s, k, ready);

@@ -40,9 +40,10 @@ void stream_free(struct stream *s);
 /* Notes that [off, off+len) of the file changed. */
 void stream_touch(struct stream *s, uint64_t off, uint64_t len);
 /*
- * Sends every complete part below ready (bytes known final for now),
- * keeping at most upload_parallel in flight; may wait for the oldest.
- * 0 or -errno (a failed part is sent again at finish).
+ * Sends the complete parts below ready (bytes known final for now) while
+ * fewer than upload_parallel are in flight; never waits, so a writer is
+ * not held to the upload's pace (what is not sent yet goes with a later
+ * call or at finish). 0 or -errno (a failed part is sent again at finish).
  */
 int stream_advance(struct stream *s, uint64_t ready);
 /*
