@@ -11,9 +11,9 @@
  * from it, the GET in flight, and the store queue. An unreferenced READY
  * chunk sits on an LRU list and is evicted when memory is needed.
  *
- * One mutex guards the table, the LRU, the memory count and the store
- * queue; one condition variable announces every state change (a chunk
- * done, memory freed). No I/O happens under the mutex: GETs run on the S3
+ * One mutex guards the table, the LRU, the memory count and the queues;
+ * condition variables announce a chunk done, memory freed, and work for
+ * each background thread. No I/O happens under the mutex: GETs run on the S3
  * engine, disk reads in the reading thread, disk writes in the store
  * thread.
  */
@@ -75,7 +75,12 @@ struct rpush {
 struct reader {
     struct fs *fs;
     pthread_mutex_t lock;
-    pthread_cond_t cond; /* any chunk done, memory freed, queue */
+    /* Each waits for one thing, so a wakeup is rarely for nothing. */
+    pthread_cond_t cond;       /* a chunk done (or failed), fetching 0 */
+    pthread_cond_t mem_cond;   /* memory freed or made evictable */
+    pthread_cond_t store_cond; /* the store queue: work, or stopping */
+    pthread_cond_t push_cond;  /* the push queue: work, or stopping */
+    pthread_cond_t load_cond;  /* the load queue: work, or stopping */
     struct rchunk *table[READER_BUCKETS];
     struct rchunk *lru_head; /* most recently used */
     struct rchunk *lru_tail;
@@ -167,7 +172,7 @@ static void do_reader_lru_add(struct reader *r, struct rchunk *c)
         r->lru_tail = c;
     c->in_lru = true;
     /* An evictable chunk is memory a waiting reader can take. */
-    pthread_cond_broadcast(&r->cond);
+    pthread_cond_broadcast(&r->mem_cond);
 }
 
 static void do_reader_destroy(struct reader *r, struct rchunk *c)
@@ -181,7 +186,7 @@ static void do_reader_destroy(struct reader *r, struct rchunk *c)
     else
         free(c->data);
     free(c);
-    pthread_cond_broadcast(&r->cond);
+    pthread_cond_broadcast(&r->mem_cond);
 }
 
 static void do_reader_ref(struct reader *r, struct rchunk *c)
@@ -242,7 +247,7 @@ static bool do_reader_reserve(struct reader *r, uint64_t len, bool prefetch)
             do_reader_drop_pushes(r);
             continue;
         }
-        pthread_cond_wait(&r->cond, &r->lock);
+        pthread_cond_wait(&r->mem_cond, &r->lock);
     }
     r->mem_used += len;
     return true;
@@ -306,6 +311,7 @@ static void reader_fetch_end(struct rchunk *c, int rc)
         r->queue_tail = c;
         r->queue_len++;
         r->queue_bytes += c->len;
+        pthread_cond_signal(&r->store_cond);
     }
     pthread_cond_broadcast(&r->cond);
     do_reader_unref(r, c);
@@ -452,7 +458,7 @@ static struct rchunk *reader_obtain(struct reader *r, struct reader_file *f,
         else
             r->load_head = c;
         r->load_tail = c;
-        pthread_cond_broadcast(&r->cond);
+        pthread_cond_signal(&r->load_cond);
         pthread_mutex_unlock(&r->lock);
         return prefetch ? NULL : c;
     }
@@ -517,7 +523,7 @@ static void do_reader_queue_push(struct reader *r, struct rchunk *c,
         r->push_head = p;
     r->push_tail = p;
     r->push_len++;
-    pthread_cond_broadcast(&r->cond);
+    pthread_cond_signal(&r->push_cond);
 }
 
 /* True when the inode is still one version with no local changes. */
@@ -544,7 +550,7 @@ static void *reader_push_main(void *arg)
         struct rpush *p;
 
         while (!r->push_head && !r->stopping)
-            pthread_cond_wait(&r->cond, &r->lock);
+            pthread_cond_wait(&r->push_cond, &r->lock);
         p = r->push_head;
         if (!p)
             break;
@@ -780,7 +786,7 @@ static void *reader_load_main(void *arg)
         ssize_t got;
 
         while (!r->load_head && !r->stopping)
-            pthread_cond_wait(&r->cond, &r->lock);
+            pthread_cond_wait(&r->load_cond, &r->lock);
         c = r->load_head;
         if (!c)
             break;
@@ -806,7 +812,7 @@ static void *reader_store_main(void *arg)
         int rc;
 
         while (!r->queue_head && !r->stopping)
-            pthread_cond_wait(&r->cond, &r->lock);
+            pthread_cond_wait(&r->store_cond, &r->lock);
         c = r->queue_head;
         if (!c)
             break;
@@ -836,6 +842,27 @@ static void *reader_store_main(void *arg)
     return NULL;
 }
 
+/* Tells the background threads to finish their queues and end. */
+static void reader_stop(struct reader *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->stopping = true;
+    pthread_cond_broadcast(&r->store_cond);
+    pthread_cond_broadcast(&r->push_cond);
+    pthread_cond_broadcast(&r->load_cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void reader_destroy_sync(struct reader *r)
+{
+    pthread_cond_destroy(&r->cond);
+    pthread_cond_destroy(&r->mem_cond);
+    pthread_cond_destroy(&r->store_cond);
+    pthread_cond_destroy(&r->push_cond);
+    pthread_cond_destroy(&r->load_cond);
+    pthread_mutex_destroy(&r->lock);
+}
+
 struct reader *reader_new(struct fs *fs)
 {
     struct reader *r = xcalloc(1, sizeof(*r));
@@ -843,20 +870,19 @@ struct reader *reader_new(struct fs *fs)
     r->fs = fs;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
+    pthread_cond_init(&r->mem_cond, NULL);
+    pthread_cond_init(&r->store_cond, NULL);
+    pthread_cond_init(&r->push_cond, NULL);
+    pthread_cond_init(&r->load_cond, NULL);
     if (pthread_create(&r->store_thread, NULL, reader_store_main, r) != 0) {
-        pthread_cond_destroy(&r->cond);
-        pthread_mutex_destroy(&r->lock);
+        reader_destroy_sync(r);
         free(r);
         return NULL;
     }
     if (pthread_create(&r->push_thread, NULL, reader_push_main, r) != 0) {
-        pthread_mutex_lock(&r->lock);
-        r->stopping = true;
-        pthread_cond_broadcast(&r->cond);
-        pthread_mutex_unlock(&r->lock);
+        reader_stop(r);
         pthread_join(r->store_thread, NULL);
-        pthread_cond_destroy(&r->cond);
-        pthread_mutex_destroy(&r->lock);
+        reader_destroy_sync(r);
         free(r);
         return NULL;
     }
@@ -878,9 +904,8 @@ void reader_free(struct reader *r)
     pthread_mutex_lock(&r->lock);
     while (r->fetching > 0)
         pthread_cond_wait(&r->cond, &r->lock);
-    r->stopping = true;
-    pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
+    reader_stop(r);
     pthread_join(r->store_thread, NULL);
     pthread_join(r->push_thread, NULL);
     for (i = 0; i < r->nloaders; i++)
@@ -891,8 +916,7 @@ void reader_free(struct reader *r)
     }
     while (r->nspare > 0)
         free(r->spare[--r->nspare]);
-    pthread_cond_destroy(&r->cond);
-    pthread_mutex_destroy(&r->lock);
+    reader_destroy_sync(r);
     free(r);
 }
 
