@@ -51,17 +51,25 @@ struct rchunk {
     struct rchunk *hnext;    /* hash chain */
     struct rchunk *lru_prev; /* LRU, when unreferenced and READY */
     struct rchunk *lru_next;
-    struct rchunk *qnext; /* store queue */
+    struct rchunk *qnext; /* store or load queue (never both) */
     unsigned refs;
     bool hashed;
     bool in_lru;
-    bool pushed;          /* queued for the page cache once */
-    bool loading;         /* read whole from the store, not fetched */
-    struct rchunk *lnext; /* load queue */
+    bool pushed;  /* queued for the page cache once */
+    bool loading; /* read whole from the store, not fetched */
     enum rchunk_state state;
     int rc;
     char *data; /* owned, len bytes */
     uint64_t len;
+};
+
+/* A FIFO of chunks for background threads (store writes, loads). */
+struct rqueue {
+    struct rchunk *head;
+    struct rchunk *tail;
+    size_t len;
+    uint64_t bytes;
+    pthread_cond_t cond; /* work, or stopping */
 };
 
 /* A chunk to copy into a kernel inode's page cache. */
@@ -76,18 +84,14 @@ struct reader {
     struct fs *fs;
     pthread_mutex_t lock;
     /* Each waits for one thing, so a wakeup is rarely for nothing. */
-    pthread_cond_t cond;       /* a chunk done (or failed), fetching 0 */
-    pthread_cond_t mem_cond;   /* memory freed or made evictable */
-    pthread_cond_t store_cond; /* the store queue: work, or stopping */
-    pthread_cond_t push_cond;  /* the push queue: work, or stopping */
-    pthread_cond_t load_cond;  /* the load queue: work, or stopping */
+    pthread_cond_t cond;      /* a chunk done (or failed), fetching 0 */
+    pthread_cond_t mem_cond;  /* memory freed or made evictable */
+    pthread_cond_t push_cond; /* the push queue: work, or stopping */
     struct rchunk *table[READER_BUCKETS];
     struct rchunk *lru_head; /* most recently used */
     struct rchunk *lru_tail;
-    struct rchunk *queue_head; /* chunks to write to the store */
-    struct rchunk *queue_tail;
-    size_t queue_len;
-    uint64_t queue_bytes;
+    struct rqueue store_q; /* chunks to write to the store */
+    struct rqueue load_q;  /* chunks to load from the store */
     uint64_t mem_used;
     unsigned fetching;
     bool stopping;
@@ -97,8 +101,6 @@ struct reader {
     struct rpush *push_tail;
     size_t push_len;
     pthread_t push_thread;
-    struct rchunk *load_head; /* chunks to load from the store */
-    struct rchunk *load_tail;
     pthread_t load_threads[READER_LOADERS];
     unsigned nloaders; /* started */
     /* Buffers of freed chunks (chunk_size bytes), reused: a fresh one is
@@ -110,7 +112,38 @@ struct reader {
     struct reader_stats stats;
 };
 
-/* --- table, LRU and memory (caller holds r->lock) --------------------- */
+/* --- table, LRU, memory and queues (caller holds r->lock) ------------- */
+
+static void do_rqueue_push(struct rqueue *q, struct rchunk *c)
+{
+    c->qnext = NULL;
+    if (q->tail)
+        q->tail->qnext = c;
+    else
+        q->head = c;
+    q->tail = c;
+    q->len++;
+    q->bytes += c->len;
+    pthread_cond_signal(&q->cond);
+}
+
+/* The next chunk, waiting for one; NULL once stopping and empty. */
+static struct rchunk *do_rqueue_pop(struct reader *r, struct rqueue *q)
+{
+    struct rchunk *c;
+
+    while (!q->head && !r->stopping)
+        pthread_cond_wait(&q->cond, &r->lock);
+    c = q->head;
+    if (!c)
+        return NULL;
+    q->head = c->qnext;
+    if (!q->head)
+        q->tail = NULL;
+    q->len--;
+    q->bytes -= c->len;
+    return c;
+}
 
 static size_t reader_bucket(const struct chunk_id *id)
 {
@@ -297,21 +330,13 @@ static void reader_fetch_end(struct rchunk *c, int rc)
     } else if (c->loading) {
         r->stats.store_loads++;
     } else if (r->fs->store &&
-               r->queue_bytes + c->len > r->fs->conf.max_memory / 4) {
+               r->store_q.bytes + c->len > r->fs->conf.max_memory / 4) {
         /* The disk cannot keep up: serving reads matters more than
          * caching this chunk, which a later read fetches again. */
         r->stats.store_skipped++;
     } else if (r->fs->store) {
         c->refs++;
-        c->qnext = NULL;
-        if (r->queue_tail)
-            r->queue_tail->qnext = c;
-        else
-            r->queue_head = c;
-        r->queue_tail = c;
-        r->queue_len++;
-        r->queue_bytes += c->len;
-        pthread_cond_signal(&r->store_cond);
+        do_rqueue_push(&r->store_q, c);
     }
     pthread_cond_broadcast(&r->cond);
     do_reader_unref(r, c);
@@ -453,12 +478,7 @@ static struct rchunk *reader_obtain(struct reader *r, struct reader_file *f,
     r->fetching++;
     if (load) {
         c->loading = true;
-        if (r->load_tail)
-            r->load_tail->lnext = c;
-        else
-            r->load_head = c;
-        r->load_tail = c;
-        pthread_cond_signal(&r->load_cond);
+        do_rqueue_push(&r->load_q, c);
         pthread_mutex_unlock(&r->lock);
         return prefetch ? NULL : c;
     }
@@ -779,20 +799,12 @@ ssize_t reader_read(struct reader *r, struct reader_file *f, char *out,
 static void *reader_load_main(void *arg)
 {
     struct reader *r = arg;
+    struct rchunk *c;
 
     pthread_mutex_lock(&r->lock);
-    for (;;) {
-        struct rchunk *c;
+    while ((c = do_rqueue_pop(r, &r->load_q))) {
         ssize_t got;
 
-        while (!r->load_head && !r->stopping)
-            pthread_cond_wait(&r->load_cond, &r->lock);
-        c = r->load_head;
-        if (!c)
-            break;
-        r->load_head = c->lnext;
-        if (!r->load_head)
-            r->load_tail = NULL;
         pthread_mutex_unlock(&r->lock);
         got = store_load(r->fs->store, &c->id, c->data, (size_t)c->len);
         reader_fetch_end(c, got == (ssize_t)c->len ? 0 : READER_ELOAD);
@@ -805,22 +817,12 @@ static void *reader_load_main(void *arg)
 static void *reader_store_main(void *arg)
 {
     struct reader *r = arg;
+    struct rchunk *c;
 
     pthread_mutex_lock(&r->lock);
-    for (;;) {
-        struct rchunk *c;
+    while ((c = do_rqueue_pop(r, &r->store_q))) {
         int rc;
 
-        while (!r->queue_head && !r->stopping)
-            pthread_cond_wait(&r->store_cond, &r->lock);
-        c = r->queue_head;
-        if (!c)
-            break;
-        r->queue_head = c->qnext;
-        if (!r->queue_head)
-            r->queue_tail = NULL;
-        r->queue_len--;
-        r->queue_bytes -= c->len;
         pthread_mutex_unlock(&r->lock);
         rc = store_put(r->fs->store, &c->id, c->data, (size_t)c->len);
         pthread_mutex_lock(&r->lock);
@@ -847,9 +849,9 @@ static void reader_stop(struct reader *r)
 {
     pthread_mutex_lock(&r->lock);
     r->stopping = true;
-    pthread_cond_broadcast(&r->store_cond);
+    pthread_cond_broadcast(&r->store_q.cond);
     pthread_cond_broadcast(&r->push_cond);
-    pthread_cond_broadcast(&r->load_cond);
+    pthread_cond_broadcast(&r->load_q.cond);
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -857,9 +859,9 @@ static void reader_destroy_sync(struct reader *r)
 {
     pthread_cond_destroy(&r->cond);
     pthread_cond_destroy(&r->mem_cond);
-    pthread_cond_destroy(&r->store_cond);
+    pthread_cond_destroy(&r->store_q.cond);
     pthread_cond_destroy(&r->push_cond);
-    pthread_cond_destroy(&r->load_cond);
+    pthread_cond_destroy(&r->load_q.cond);
     pthread_mutex_destroy(&r->lock);
 }
 
@@ -871,9 +873,9 @@ struct reader *reader_new(struct fs *fs)
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
     pthread_cond_init(&r->mem_cond, NULL);
-    pthread_cond_init(&r->store_cond, NULL);
+    pthread_cond_init(&r->store_q.cond, NULL);
     pthread_cond_init(&r->push_cond, NULL);
-    pthread_cond_init(&r->load_cond, NULL);
+    pthread_cond_init(&r->load_q.cond, NULL);
     if (pthread_create(&r->store_thread, NULL, reader_store_main, r) != 0) {
         reader_destroy_sync(r);
         free(r);
