@@ -55,7 +55,8 @@ struct fs_conf {
     int64_t upload_parallel;
     uint64_t part_size;
     uint64_t multipart_above;
-    bool page_fill; /* push fetched chunks into the page cache */
+    bool page_fill;       /* push fetched chunks into the page cache */
+    bool writeback_cache; /* FUSE_CAP_WRITEBACK_CACHE (opt-in) */
     bool read_only;
     bool foreground;
     char *debug;

@@ -98,6 +98,11 @@ static const struct config_entry fs_table[] = {
      "metadata (one HEAD each, in parallel); larger ones list defaults"},
     {"page_fill", CONFIG_BOOL, offsetof(struct fs_conf, page_fill), "yes", 0, 0,
      "put whole fetched chunks into the kernel's page cache"},
+    {"writeback_cache", CONFIG_BOOL, offsetof(struct fs_conf, writeback_cache),
+     "no", 0, 0,
+     "let the kernel gather writes in its page cache; only for buckets "
+     "nothing else writes (sizes and times changed behind the mount are "
+     "then not seen)"},
     {"max_threads", CONFIG_INT, offsetof(struct fs_conf, max_threads), "64", 2,
      1024, "FUSE worker threads"},
     {"max_background", CONFIG_INT, offsetof(struct fs_conf, max_background),

@@ -1464,10 +1464,19 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
                     FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_PARALLEL_DIROPS |
                     FUSE_CAP_ATOMIC_O_TRUNC;
 
+    /*
+     * With the write-back cache the kernel keeps its own size and times of
+     * a regular file as long as it holds the inode, so an object changed
+     * behind the mount would keep its old size: only on request, for
+     * buckets nothing else writes. It turns small writes into 1 MiB ones.
+     */
+    if (fs->conf.writeback_cache)
+        want |= FUSE_CAP_WRITEBACK_CACHE;
     conn->want |= want & conn->capable;
     /* Every readdir returns attributes: they come free with LIST. */
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
-    conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+    if (!fs->conf.writeback_cache)
+        conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
     conn->max_write = 1u << 20;
     conn->max_read = 1u << 20;
     conn->max_background = (unsigned)fs->conf.max_background;

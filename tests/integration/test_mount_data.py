@@ -431,6 +431,17 @@ class TestRandomOps(mh.MountCase):
                                                  time.monotonic() - t0))
 
 
+class TestRandomOpsWriteback(TestRandomOps):
+    """The exerciser again with the kernel's write-back cache on: writes
+    reach the mount late, gathered, and partial pages are read first."""
+    OPS = 1500
+
+    @classmethod
+    def setUpMounts(cls):
+        cls.m = cls.class_mount(tag="ropswb",
+                                opts=dict(OPTS, writeback_cache="yes"))
+
+
 if __name__ == "__main__":
     mh.require(servers=("S3RVER", "RGW"), tools=("cp",))
     mh.main()
