@@ -712,7 +712,7 @@ static void reader_plan_ahead(struct reader *r, struct reader_file *f,
     if (end > f->next_off || f->seq == 0)
         f->next_off = end;
     if (f->seq >= 1 && r->fs->conf.readahead > 0) {
-        uint64_t max;
+        uint64_t max, lo, hi;
 
         if (!f->counted) {
             f->counted = r;
@@ -722,12 +722,22 @@ static void reader_plan_ahead(struct reader *r, struct reader_file *f,
         f->window = f->window ? f->window * 2 : cs;
         if (f->window > max)
             f->window = max;
-        *from = f->ahead > end ? f->ahead : end;
-        *to = end + f->window;
-        if (*to > f->size)
-            *to = f->size;
-        if (*to > f->ahead)
-            f->ahead = *to;
+        lo = f->ahead > end ? f->ahead : end;
+        hi = end + f->window;
+        if (hi > f->size)
+            hi = f->size;
+        /*
+         * The window is topped up a run of chunks at a time (one GET, which
+         * costs a server less per byte than several): while more than half
+         * of it is still ahead, a smaller top-up waits. Moving 1 MiB per
+         * read, the window would otherwise grow a chunk per GET.
+         */
+        if (hi > lo && (hi - lo >= READER_RUN_MAX * cs || hi == f->size ||
+                        f->ahead < end + f->window / 2)) {
+            *from = lo;
+            *to = hi;
+            f->ahead = hi;
+        }
     }
     pthread_mutex_unlock(&f->lock);
 }
