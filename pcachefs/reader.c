@@ -35,7 +35,7 @@
 
 #define READER_BUCKETS 4096
 #define READER_SPARES  4 /* freed chunk buffers kept for reuse */
-#define READER_LOADERS 2 /* threads loading whole chunks from the store */
+#define READER_LOADERS 4 /* threads loading whole chunks from the store */
 /* A load from the store that failed: the read tries again another way. */
 #define READER_ELOAD (-EAGAIN)
 
