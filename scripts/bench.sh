@@ -47,6 +47,9 @@
 # one curl PUT, and a curl multipart upload with 8 parts in parallel (e2 is
 # held against the better of the two).
 #
+# Only the system under test is mounted while a test runs: an idle peer's
+# daemon still wakes up for its own timers.
+#
 # Everything binds to 127.0.0.1. Every process is started here and stopped
 # by its pid on exit, every mount is unmounted (fusermount -u, then -z).
 # The run directory keeps results.md, results.tsv, logs/ and a chart
@@ -337,6 +340,17 @@ mount_sys() {
     done
     is_mounted "$mp" || die "$s did not mount within 15 s (see $LOGDIR/$s.log)"
     timeout 30 stat "$mp/." >/dev/null || die "$s mounted but does not answer"
+}
+
+# alone NAME: NAME mounted, every other system unmounted, so that no
+# other daemon's background work (write-back timers, cache cleaners)
+# runs during NAME's test
+alone() {
+    local o
+    for o in "${SYSTEMS[@]}"; do
+        [ "$o" != "$1" ] && [ -n "${PID[$o]:-}" ] && unmount_sys "$o"
+    done
+    [ -n "${PID[$1]:-}" ] || mount_sys "$1"
 }
 
 # cold NAME: unmount, wipe its own cache, drop the kernel caches, remount
@@ -696,6 +710,7 @@ for letter in a c d e f m; do
     case $letter in a) need ab || continue ;; *) need $letter || continue ;; esac
     log "test $letter"
     for s in "${SYSTEMS[@]}"; do
+        alone "$s"
         case $letter in
         a) test_ab "$s" ;;
         c) test_c "$s" ;;
