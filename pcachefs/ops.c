@@ -261,6 +261,8 @@ out:
  */
 #define OPS_LOOKUP_LIST_MAX 10000
 #define OPS_LIST_REFUSED_MS 60000
+/* Stale files of a directory with fewer entries are revalidated by HEAD. */
+#define OPS_LIST_REVALIDATE_MIN 4
 
 static int ops_listing(struct fs *fs, struct inode *dir, const char *path,
                        bool force, size_t max)
@@ -295,6 +297,23 @@ static int ops_listing(struct fs *fs, struct inode *dir, const char *path,
     pthread_cond_broadcast(&dir->listing_cond);
     pthread_mutex_unlock(&dir->lock);
     return rc;
+}
+
+/*
+ * Whether a stale file of directory d is better revalidated by a HEAD
+ * than by listing d again. A LIST pays off by answering for every sibling
+ * at once; a file (nearly) alone in its directory gets just what it needs
+ * from a HEAD, which some servers answer far more cheaply (s3rver reads
+ * one file for it, and every object of the bucket for a LIST).
+ */
+static bool ops_head_revalidates(struct inode *d)
+{
+    size_t n;
+
+    pthread_mutex_lock(&d->lock);
+    n = d->listing ? d->listing->count : 0;
+    pthread_mutex_unlock(&d->lock);
+    return n > 0 && n < OPS_LIST_REVALIDATE_MIN;
 }
 
 /* Applies a listing entry to its inode, keeping richer known metadata. */
@@ -490,6 +509,50 @@ int ops_child_path(struct fs *fs, struct inode *parent, const char *name,
     return rc;
 }
 
+static int ops_refresh(struct fs *fs, struct inode *in);
+
+/* The type a fresh listing of parent gives name, or 0. */
+static mode_t ops_listed_type(struct fs *fs, struct inode *parent,
+                              const char *name)
+{
+    const struct listing_entry *e;
+    mode_t type = 0;
+
+    pthread_mutex_lock(&parent->lock);
+    if (parent->listing && monotime_ms() - parent->listing->fetched_ms <
+                               fs->conf.attr_timeout_ms) {
+        e = listing_find(parent->listing, name);
+        type = e ? e->type : 0;
+    }
+    pthread_mutex_unlock(&parent->lock);
+    return type;
+}
+
+/*
+ * ops_resolve for a name its directory's listing shows as a directory
+ * (which wins over a file of the same name, as in listings): only its
+ * marker's metadata is missing, one HEAD. 0 or -errno.
+ */
+static int ops_resolve_dir(struct fs *fs, const char *path, struct ops_found *f)
+{
+    char *dkey = fs_dir_key(fs, path);
+    struct s3_object_meta m;
+    int rc;
+
+    memset(f, 0, sizeof(*f));
+    rc = remote_head(&fs->remote, dkey, &m, NULL);
+    if (rc == 0) {
+        meta_from_object(fs, &m, S_IFDIR, &f->st);
+        s3_object_meta_fini(&m);
+    } else if (rc == -ENOENT) {
+        meta_implicit_dir(fs, &f->st);
+        f->implicit = true;
+        rc = 0;
+    }
+    free(dkey);
+    return rc;
+}
+
 /* Resolves parent/name to a referenced inode; 0 or -errno. */
 int ops_find_child(struct fs *fs, struct inode *parent, const char *name,
                    struct inode **out)
@@ -507,11 +570,23 @@ int ops_find_child(struct fs *fs, struct inode *parent, const char *name,
     path = inode_join(dir, name);
     in = inode_find(fs->inodes, path);
     if (in) {
-        bool ok;
+        bool ok, file;
 
         pthread_mutex_lock(&in->lock);
         ok = in->writer || ops_fresh(in);
+        file = S_ISREG(in->attr.st_mode);
         pthread_mutex_unlock(&in->lock);
+        /* Same version (a HEAD says so), or changed or gone: then the
+         * name is resolved afresh below. */
+        if (!ok && file && ops_head_revalidates(parent)) {
+            rc = ops_refresh(fs, in);
+            ok = rc == 0;
+            if (rc && ops_transport_error(rc)) {
+                inode_put(fs->inodes, in);
+                goto out;
+            }
+            rc = 0;
+        }
         if (ok) {
             *out = in;
             goto out;
@@ -535,7 +610,9 @@ int ops_find_child(struct fs *fs, struct inode *parent, const char *name,
         rc = rc ? 0 : -ENOENT;
         goto out;
     }
-    rc = ops_resolve(fs, path, &f);
+    rc = ops_listed_type(fs, parent, name) == S_IFDIR
+             ? ops_resolve_dir(fs, path, &f)
+             : ops_resolve(fs, path, &f);
     if (rc)
         goto out;
     in = ops_obtain_version(fs, path, f.st.st_mode & S_IFMT, f.etag, false);
@@ -609,7 +686,8 @@ static int ops_revalidate_listed(struct fs *fs, struct inode *in,
     uint64_t until = 0;
     int rc = 1;
 
-    if (d && ops_listing(fs, d, dir, false, OPS_LOOKUP_LIST_MAX) == 0) {
+    if (d && !ops_head_revalidates(d) &&
+        ops_listing(fs, d, dir, false, OPS_LOOKUP_LIST_MAX) == 0) {
         pthread_mutex_lock(&d->lock);
         e = d->listing ? listing_find(d->listing, name) : NULL;
         if (e && e->type == S_IFREG && e->etag) {

@@ -11,6 +11,8 @@
   it, so a client there could not even detect the change).
 - A warm remount reads from the disk cache: faultproxy.py between the mount
   and s3rver counts the object GETs of the second mount (must be none).
+- A file nearly alone in its directory is revalidated by a HEAD, not by
+  listing the directory again.
 - Chunk files damaged on disk are refused by their checksums and fetched
   again; the other chunks still come from the disk (fewer GETs than chunks).
 """
@@ -347,6 +349,38 @@ class TestWarmRemount(mh.MountCase):
         gets = self.object_gets(proxy, bucket, mark)
         self.assertGreaterEqual(len(gets), 1, "nothing fetched again")
         self.assertLess(len(gets), 7, "undamaged chunks fetched again")
+
+
+    def test_lone_file_revalidated_by_head(self):
+        """Once the attribute timeout has passed, a file nearly alone in
+        its directory is revalidated by one HEAD, not by listing the
+        directory again (a LIST pays off for many siblings); a change
+        behind the mount is still seen."""
+        s = self.server
+        bucket = s.new_bucket("lone")
+        s.put(bucket, "solo/one.bin", mh.pattern(3 * MiB, 4))
+        proxy = self.proxy()
+        m = self.mount(bucket=bucket, endpoint=proxy.url, opts={
+            "chunk_size": "1M", "attr_timeout": "1s", "entry_timeout": "1s"})
+        self.assertEqual(mh.read_file(m.path("solo/one.bin")),
+                         mh.pattern(3 * MiB, 4))
+        t0 = time.monotonic()
+        mh.wait_for(lambda: time.monotonic() - t0 > 1.5, 5,
+                    what="the attribute timeout to pass")
+        mark = len(proxy.request_lines())
+        self.assertEqual(mh.read_file(m.path("solo/one.bin")),
+                         mh.pattern(3 * MiB, 4))
+        lines = [ln.split()[:2] for ln in proxy.request_lines()[mark:]]
+        lists = [p for meth, p in lines if meth == "GET" and
+                 "prefix=solo%2F" in p]
+        heads = [p for meth, p in lines if meth == "HEAD"]
+        mh.log("revalidation requests: %s" % lines)
+        self.assertEqual(lists, [], "the directory was listed again")
+        self.assertIn("/%s/solo/one.bin" % bucket, heads)
+        s.put(bucket, "solo/one.bin", mh.pattern(2 * MiB, 5))
+        mh.wait_for(lambda: mh.read_file(m.path("solo/one.bin")) ==
+                    mh.pattern(2 * MiB, 5), 5,
+                    what="the new version after the attribute timeout")
 
 
 if __name__ == "__main__":
