@@ -1269,7 +1269,7 @@ static void store_no_direct(struct store *s)
 {
     if (!__atomic_exchange_n(&s->no_direct, true, __ATOMIC_RELAXED))
         log_notice("store %s: the filesystem refuses O_DIRECT: buffered "
-                   "writes",
+                   "reads and writes",
                    s->dir);
 }
 

@@ -36,8 +36,8 @@
 #define READER_BUCKETS 4096
 #define READER_SPARES  4 /* freed chunk buffers kept for reuse */
 #define READER_LOADERS 4 /* threads loading whole chunks from the store */
-/* A load from the store that failed: the read tries again another way. */
-#define READER_ELOAD (-EAGAIN)
+/* A load from the store that failed (c->loading tells it from a fetch). */
+#define READER_ELOAD (-EIO)
 
 enum rchunk_state {
     RCHUNK_FETCHING,
@@ -611,6 +611,7 @@ static int reader_copy_chunk(struct reader *r, struct reader_file *f,
         r->nloaders > 0 && __atomic_load_n(&f->seq, __ATOMIC_RELAXED) >= 1;
     struct chunk_id id;
     struct rchunk *c;
+    unsigned loads = 0;
     ssize_t got;
     bool hit;
     int rc;
@@ -641,9 +642,10 @@ again:
     while (c->state == RCHUNK_FETCHING)
         pthread_cond_wait(&r->cond, &r->lock);
     rc = c->state == RCHUNK_READY ? 0 : c->rc;
-    if (rc == READER_ELOAD) {
-        /* The store could not give it whole: the bytes asked for, or a
-         * fetch, this time. */
+    if (rc && c->loading && loads++ < READER_LOADERS) {
+        /* The store could not give it whole (and no longer has it): a
+         * fetch this time. A load other reads started may still be in
+         * flight, hence the bound. */
         do_reader_unref(r, c);
         pthread_mutex_unlock(&r->lock);
         whole = false;
@@ -817,6 +819,11 @@ static void *reader_load_main(void *arg)
 
         pthread_mutex_unlock(&r->lock);
         got = store_load(r->fs->store, &c->id, c->data, (size_t)c->len);
+        /* A chunk the store cannot give whole (damaged, of another length,
+         * or a failing disk) goes: readers fetch it again rather than
+         * trying it again. */
+        if (got != (ssize_t)c->len)
+            store_remove(r->fs->store, &c->id);
         reader_fetch_end(c, got == (ssize_t)c->len ? 0 : READER_ELOAD);
         pthread_mutex_lock(&r->lock);
     }

@@ -314,6 +314,19 @@ class TestDeadEndpoint(mh.MountCase):
         self.check_ops_fail(m)
         self.check_unmount(m)
 
+    def test_slowdown_storm_during_sequential_read(self):
+        """Every object GET answered 503 SlowDown: a sequential read fails
+        with EIO in bounded time (retries exhausted), never loops; once the
+        storm is over the same file reads right."""
+        m, proxy = self.setup_mount()
+        proxy.fault(mode="error", status=503, method="GET", path="big.bin")
+        out, _ = self.op("open(%r, 'rb').read()" % m.path("big.bin"),
+                         "sequential read in a 503 storm")
+        self.assertEqual(out, "ERR EIO")
+        proxy.fault(mode="pass")
+        self.assertEqual(mh.read_file(m.path("big.bin")),
+                         mh.pattern(8 * MiB, 5))
+
 
 if __name__ == "__main__":
     mh.require(servers=("S3RVER", "RGW"))
