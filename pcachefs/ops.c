@@ -212,6 +212,43 @@ int ops_has_children(struct fs *fs, const char *dir_key, bool *marker)
 }
 
 /*
+ * A directory's attributes: its marker's (dkey) when a HEAD finds it, else
+ * an implicit directory's defaults. 0 or the HEAD's -errno.
+ */
+static int ops_dir_meta(struct fs *fs, const char *dkey, struct ops_found *f)
+{
+    struct s3_object_meta m;
+    int rc;
+
+    rc = remote_head(&fs->remote, dkey, &m, NULL);
+    if (rc == 0) {
+        meta_from_object(fs, &m, S_IFDIR, &f->st);
+        s3_object_meta_fini(&m);
+    } else if (rc == -ENOENT) {
+        meta_implicit_dir(fs, &f->st);
+        f->implicit = true;
+        rc = 0;
+    }
+    return rc;
+}
+
+/*
+ * ops_resolve for a name its directory's listing shows as a directory
+ * (which wins over a file of the same name, as in listings): only its
+ * marker's metadata is missing, one HEAD. 0 or -errno.
+ */
+static int ops_resolve_dir(struct fs *fs, const char *path, struct ops_found *f)
+{
+    char *dkey = fs_dir_key(fs, path);
+    int rc;
+
+    memset(f, 0, sizeof(*f));
+    rc = ops_dir_meta(fs, dkey, f);
+    free(dkey);
+    return rc;
+}
+
+/*
  * Finds what path is in S3: an object (file or symlink), a directory
  * marker, or a prefix with objects below it. 0 or -ENOENT / -errno.
  */
@@ -235,13 +272,11 @@ int ops_resolve(struct fs *fs, const char *path, struct ops_found *f)
     rc = ops_has_children(fs, dkey, &marker);
     if (rc < 0)
         goto out;
-    if (marker && remote_head(&fs->remote, dkey, &m, NULL) == 0) {
-        meta_from_object(fs, &m, S_IFDIR, &f->st);
-        s3_object_meta_fini(&m);
-        rc = 0;
-    } else if (rc == 1 || marker) {
+    if (marker) {
+        rc = ops_dir_meta(fs, dkey, f);
+    } else if (rc == 1) {
         meta_implicit_dir(fs, &f->st);
-        f->implicit = !marker;
+        f->implicit = true;
         rc = 0;
     } else {
         rc = -ENOENT;
@@ -526,31 +561,6 @@ static mode_t ops_listed_type(struct fs *fs, struct inode *parent,
     }
     pthread_mutex_unlock(&parent->lock);
     return type;
-}
-
-/*
- * ops_resolve for a name its directory's listing shows as a directory
- * (which wins over a file of the same name, as in listings): only its
- * marker's metadata is missing, one HEAD. 0 or -errno.
- */
-static int ops_resolve_dir(struct fs *fs, const char *path, struct ops_found *f)
-{
-    char *dkey = fs_dir_key(fs, path);
-    struct s3_object_meta m;
-    int rc;
-
-    memset(f, 0, sizeof(*f));
-    rc = remote_head(&fs->remote, dkey, &m, NULL);
-    if (rc == 0) {
-        meta_from_object(fs, &m, S_IFDIR, &f->st);
-        s3_object_meta_fini(&m);
-    } else if (rc == -ENOENT) {
-        meta_implicit_dir(fs, &f->st);
-        f->implicit = true;
-        rc = 0;
-    }
-    free(dkey);
-    return rc;
 }
 
 /* Resolves parent/name to a referenced inode; 0 or -errno. */
